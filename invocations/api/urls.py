@@ -1,0 +1,24 @@
+from django.urls import path
+from drf_spectacular.views import SpectacularAPIView
+from rest_framework.routers import DefaultRouter
+
+from . import views
+
+# "/?": the API answers with and without a trailing slash, so both
+# /api/invocations/{request_id}/retry and .../retry/ work.
+router = DefaultRouter(trailing_slash="/?")
+router.register("functions", views.FunctionViewSet, basename="function")
+router.register("invocations", views.InvocationViewSet, basename="invocation")
+router.register("alerts", views.QuotaAlertViewSet, basename="alert")
+
+urlpatterns = [
+    path(
+        "functions/<str:name>/invocations",
+        views.InvokeFunctionView.as_view(),
+        name="function-invoke",
+    ),
+    path("functions/<str:name>/invocations/", views.InvokeFunctionView.as_view()),
+    path("policy/", views.PolicyView.as_view(), name="policy"),
+    path("schema/", SpectacularAPIView.as_view(), name="schema"),
+    *router.urls,
+]

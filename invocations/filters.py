@@ -1,0 +1,42 @@
+"""The invocation history filters, shared by the pages and the API."""
+
+import django_filters
+from django.db.models import Exists, OuterRef, Q
+
+from .models import Attempt, Invocation, InvocationType, Status
+
+
+class InvocationFilter(django_filters.FilterSet):
+    function = django_filters.CharFilter(field_name="function__name")
+    region = django_filters.CharFilter()
+    status = django_filters.ChoiceFilter(choices=Status.choices)
+    invocation_type = django_filters.ChoiceFilter(choices=InvocationType.choices)
+    error_type = django_filters.CharFilter(
+        method="filter_error_type", label="Error type (any attempt)"
+    )
+    billed = django_filters.BooleanFilter(
+        method="filter_billed", label="Has a billed attempt"
+    )
+    since = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
+    until = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="lt")
+    q = django_filters.CharFilter(method="filter_id", label="Request id or task id")
+    min_attempts = django_filters.NumberFilter(
+        field_name="attempts_made", lookup_expr="gt", label="More than N attempts"
+    )
+
+    class Meta:
+        model = Invocation
+        fields = []
+
+    def filter_error_type(self, queryset, name, value):
+        attempts = Attempt.objects.filter(invocation=OuterRef("pk"), error_type=value)
+        return queryset.filter(Exists(attempts))
+
+    def filter_billed(self, queryset, name, value):
+        if value:
+            return queryset.filter(billed_attempts__gt=0)
+        return queryset.filter(billed_attempts=0)
+
+    def filter_id(self, queryset, name, value):
+        value = value.strip()
+        return queryset.filter(Q(request_id=value) | Q(task_id=value))

@@ -1,0 +1,135 @@
+"""Call a function over HTTP the way FC's gateway does."""
+
+import json
+import logging
+import time
+
+import httpx
+
+from ..policy import Outcome
+from .base import InvokeRequest, InvokeResult
+
+logger = logging.getLogger(__name__)
+
+# Longest error message stored on an attempt, in characters.
+MAX_ERROR_MESSAGE_CHARS = 1000
+# Largest response body read from a function; FC's sync limit is 32 MB.
+MAX_RESPONSE_BYTES = 32 * 1024 * 1024
+
+
+def build_headers(request: InvokeRequest) -> dict[str, str]:
+    headers = {
+        "Content-Type": "application/octet-stream",
+        "X-Fc-Request-Id": request.request_id,
+        "X-Fc-Invocation-Type": request.invocation_type,
+        "X-Fcdash-Attempt": str(request.attempt_number),
+    }
+    if request.task_id:
+        headers["X-Fc-Async-Task-Id"] = request.task_id
+    return headers
+
+
+def invoke_http(request: InvokeRequest) -> InvokeResult:
+    """POST the payload to the function and return what happened.
+
+    The function's timeout bounds the whole call, not each network read.
+    """
+    started = time.monotonic()
+    deadline = started + request.timeout_s
+
+    def elapsed_ms() -> int:
+        return max(0, round((time.monotonic() - started) * 1000))
+
+    def failed(outcome: Outcome, message: str) -> InvokeResult:
+        return InvokeResult(
+            status_code=None,
+            error_type_header=None,
+            body=b"",
+            error_message=message[:MAX_ERROR_MESSAGE_CHARS],
+            duration_ms=elapsed_ms(),
+            failure=outcome,
+        )
+
+    try:
+        with (
+            httpx.Client(timeout=request.timeout_s, follow_redirects=False) as client,
+            client.stream(
+                "POST",
+                request.endpoint_url,
+                content=request.payload,
+                headers=build_headers(request),
+            ) as response,
+        ):
+            body = read_body(response, deadline)
+    except httpx.ConnectTimeout as error:
+        return failed(Outcome.CONNECTION_FAILED, f"Connection timed out: {error}")
+    except (httpx.TimeoutException, DeadlineExceeded):
+        return failed(
+            Outcome.FUNCTION_TIMEOUT,
+            f"Function timed out after {request.timeout_s:g} s",
+        )
+    except (httpx.ConnectError, httpx.ReadError, httpx.WriteError) as error:
+        return failed(Outcome.CONNECTION_FAILED, f"{type(error).__name__}: {error}")
+    except httpx.RemoteProtocolError as error:
+        return failed(Outcome.INVALID_RESPONSE, f"Invalid HTTP reply: {error}")
+    except ResponseTooLarge:
+        return failed(
+            Outcome.INVALID_RESPONSE,
+            f"Response body exceeds {MAX_RESPONSE_BYTES} bytes",
+        )
+    except httpx.HTTPError as error:
+        logger.warning(
+            "Unexpected HTTP error invoking request_id=%s attempt=%s: %s",
+            request.request_id,
+            request.attempt_number,
+            error,
+        )
+        return failed(Outcome.CONNECTION_FAILED, f"{type(error).__name__}: {error}")
+
+    error_type = response.headers.get("X-Fc-Error-Type") or None
+    return InvokeResult(
+        status_code=response.status_code,
+        error_type_header=error_type,
+        body=body,
+        error_message=error_message(response.status_code, error_type, body),
+        duration_ms=elapsed_ms(),
+    )
+
+
+class DeadlineExceeded(Exception):
+    pass
+
+
+class ResponseTooLarge(Exception):
+    pass
+
+
+def read_body(response: httpx.Response, deadline: float) -> bytes:
+    chunks = []
+    size = 0
+    for chunk in response.iter_bytes():
+        size += len(chunk)
+        if size > MAX_RESPONSE_BYTES:
+            raise ResponseTooLarge
+        chunks.append(chunk)
+        if time.monotonic() > deadline:
+            raise DeadlineExceeded
+    return b"".join(chunks)
+
+
+def error_message(status_code: int, error_type: str | None, body: bytes) -> str:
+    """Return a bounded error message for a failed reply, or '' for a success."""
+    if 200 <= status_code < 300 and not error_type:
+        return ""
+    text = body.decode("utf-8", errors="replace")
+    try:
+        data = json.loads(text)
+    except ValueError:
+        data = None
+    if isinstance(data, dict):
+        for key in ("errorMessage", "message", "error"):
+            if isinstance(data.get(key), str):
+                text = data[key]
+                break
+    text = text.strip() or f"HTTP {status_code}"
+    return text[:MAX_ERROR_MESSAGE_CHARS]

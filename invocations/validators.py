@@ -1,0 +1,103 @@
+"""Validators for values that users and functions send to fcdash."""
+
+import ipaddress
+import re
+import socket
+from urllib.parse import urlsplit
+
+from django.core.exceptions import ValidationError
+
+FUNCTION_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]{0,63}$")
+REGION_RE = re.compile(r"^[a-z][a-z0-9-]{0,63}$")
+# FC's rule for X-Fc-Async-Task-Id.
+TASK_ID_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]{0,127}$")
+
+# Cloud metadata services that no function endpoint may point at. Link-local
+# ranges (169.254.0.0/16 and fe80::/10) are rejected as a whole.
+METADATA_ADDRESSES = frozenset(
+    ipaddress.ip_address(address)
+    for address in (
+        "169.254.169.254",  # AWS, Azure, GCP, OpenStack
+        "100.100.100.200",  # Alibaba Cloud
+        "fd00:ec2::254",  # AWS over IPv6
+    )
+)
+METADATA_HOSTNAMES = frozenset(
+    {"metadata", "metadata.google.internal", "metadata.azure.internal"}
+)
+
+
+def validate_function_name(value: str) -> None:
+    if not FUNCTION_NAME_RE.match(value):
+        raise ValidationError(
+            f"Invalid function name {value!r}: use 1 to 64 letters, digits, "
+            "'_' and '-', starting with a letter or '_'."
+        )
+
+
+def validate_region(value: str) -> None:
+    if not REGION_RE.match(value):
+        raise ValidationError(
+            f"Invalid region {value!r}: use lowercase letters, digits and '-', "
+            "starting with a letter (for example cn-hangzhou)."
+        )
+
+
+def validate_task_id(value: str) -> None:
+    if not TASK_ID_RE.match(value):
+        raise ValidationError(
+            f"Invalid X-Fc-Async-Task-Id {value!r}: use 1 to 128 letters, "
+            "digits, '_' and '-', starting with a letter or '_'."
+        )
+
+
+def is_forbidden_address(
+    address: ipaddress.IPv4Address | ipaddress.IPv6Address,
+) -> bool:
+    """Return True for link-local and cloud metadata addresses."""
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped:
+        address = address.ipv4_mapped
+    return address.is_link_local or address in METADATA_ADDRESSES
+
+
+def validate_endpoint_url(value: str) -> None:
+    """Reject endpoints that are not http(s) or that name a forbidden host."""
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https"):
+        raise ValidationError(
+            f"Invalid endpoint_url {value!r}: the scheme must be http or https."
+        )
+    host = (parts.hostname or "").rstrip(".").lower()
+    if not host:
+        raise ValidationError(f"Invalid endpoint_url {value!r}: the host is missing.")
+    if host in METADATA_HOSTNAMES:
+        raise ValidationError(
+            f"Invalid endpoint_url {value!r}: {host} is a cloud metadata service."
+        )
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return
+    if is_forbidden_address(address):
+        raise ValidationError(
+            f"Invalid endpoint_url {value!r}: {host} is a link-local or cloud "
+            "metadata address. Point the function at its own endpoint."
+        )
+
+
+def resolve_forbidden_address(url: str) -> str | None:
+    """Resolve the URL's host and return a forbidden address it maps to, if any.
+
+    NOTE: the HTTP client resolves the name again when it connects, so a DNS
+    server that changes its answer in between is not caught here.
+    """
+    parts = urlsplit(url)
+    try:
+        infos = socket.getaddrinfo(parts.hostname, parts.port or 0)
+    except (OSError, UnicodeError):
+        return None  # the invoker reports the failed lookup as ConnectionFailed
+    for info in infos:
+        address = ipaddress.ip_address(info[4][0].split("%")[0])
+        if is_forbidden_address(address):
+            return str(address)
+    return None
