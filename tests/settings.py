@@ -8,3 +8,5 @@ os.environ.setdefault("CELERY_BROKER_URL", "redis://127.0.0.1:6379/15")
 from fcdash.settings import *  # noqa: E402, F403
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+# Look static files up per request, so no collectstatic folder is needed.
+WHITENOISE_AUTOREFRESH = True

@@ -4,9 +4,19 @@ from rest_framework.routers import DefaultRouter
 
 from . import views
 
-# "/?": the API answers with and without a trailing slash, so both
-# /api/invocations/{request_id}/retry and .../retry/ work.
-router = DefaultRouter(trailing_slash="/?")
+
+class OptionalSlashRouter(DefaultRouter):
+    """A router whose routes match with and without a trailing slash.
+
+    Both /api/invocations/{request_id}/retry and .../retry/ then work.
+    """
+
+    def __init__(self):
+        super().__init__()
+        self.trailing_slash = "/?"
+
+
+router = OptionalSlashRouter()
 router.register("functions", views.FunctionViewSet, basename="function")
 router.register("invocations", views.InvocationViewSet, basename="invocation")
 router.register("alerts", views.QuotaAlertViewSet, basename="alert")

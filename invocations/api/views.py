@@ -131,6 +131,10 @@ def sync_response(invocation: Invocation, result) -> HttpResponse:
             content_type="application/json",
         )
     response["X-Fc-Request-Id"] = invocation.request_id
+    # A 5xx here is the function's own answer, not an fcdash failure: keep
+    # Django from logging it as an internal server error.
+    # NOTE: _has_been_logged is a private flag of django.utils.log.
+    response._has_been_logged = True
     error_type = invocation.last_error_type
     if error_type:
         response["X-Fc-Error-Type"] = error_type
