@@ -71,13 +71,17 @@ def policy_config_for(function: Function) -> policy.PolicyConfig:
     )
 
 
-def validate_invocation(
-    function: Function, invocation_type: str, payload: bytes, task_id: str | None
-) -> None:
+def validate_invocation_type(invocation_type: str) -> None:
     if invocation_type not in InvocationType.values:
         raise InvocationRejected(
             f"Invalid X-Fc-Invocation-Type {invocation_type!r}: use Sync or Async."
         )
+
+
+def validate_invocation(
+    function: Function, invocation_type: str, payload: bytes, task_id: str | None
+) -> None:
+    validate_invocation_type(invocation_type)
     if invocation_type == InvocationType.ASYNC:
         limit = settings.FCDASH_MAX_ASYNC_PAYLOAD_BYTES
     else:
@@ -163,9 +167,14 @@ def accept_async(
     return invocation
 
 
-def run_sync(function: Function, payload: bytes) -> tuple[Invocation, InvokeResult]:
-    """Run a sync invocation's only automatic attempt now, in this process."""
-    validate_invocation(function, InvocationType.SYNC, payload, None)
+def run_sync(
+    function: Function, payload: bytes, task_id: str | None = None
+) -> tuple[Invocation, InvokeResult]:
+    """Run a sync invocation's only automatic attempt now, in this process.
+
+    `task_id` is accepted only to reject it: task ids belong to Async.
+    """
+    validate_invocation(function, InvocationType.SYNC, payload, task_id)
     now = timezone.now()
     invocation = new_invocation(function, InvocationType.SYNC, payload, None, now)
     with transaction.atomic():

@@ -14,8 +14,10 @@ class InvocationFilter(django_filters.FilterSet):
     error_type = django_filters.CharFilter(
         method="filter_error_type", label="Error type (any attempt)"
     )
-    billed = django_filters.BooleanFilter(
-        method="filter_billed", label="Has a billed attempt"
+    billed = django_filters.ChoiceFilter(
+        choices=[("true", "yes"), ("false", "no")],
+        method="filter_billed",
+        label="Has a billed attempt",
     )
     since = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
     until = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="lt")
@@ -33,7 +35,7 @@ class InvocationFilter(django_filters.FilterSet):
         return queryset.filter(Exists(attempts))
 
     def filter_billed(self, queryset, name, value):
-        if value:
+        if value == "true":
             return queryset.filter(billed_attempts__gt=0)
         return queryset.filter(billed_attempts=0)
 

@@ -277,6 +277,12 @@ class Attempt(models.Model):
             models.Index(
                 fields=["error_type", "invocation"], name="attempt_error_type"
             ),
+            # Quota alerts: recent 429 answers.
+            models.Index(
+                fields=["ended_at"],
+                condition=Q(status_code=429),
+                name="attempt_throttled",
+            ),
         ]
 
     def __str__(self):

@@ -152,7 +152,9 @@ def test_manual_retry_adds_one_manual_attempt(make_function, operator):
 
 
 def test_manual_retry_of_async_starts_no_chain(make_function, operator):
-    function = make_function(behaviour="sequence?codes=handled,handled,handled,handled,503")
+    function = make_function(
+        behaviour="sequence?codes=handled,handled,handled,handled,503"
+    )
     invocation = engine.accept_async(function, b"{}")
     while not invocation.is_final:
         invocation = run_next(invocation)

@@ -4,8 +4,11 @@ These tests wait on real time, so the retry gaps they measure are the ones a
 user would see.
 """
 
+import json
+import threading
 import time
 from datetime import datetime, timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import httpx
 import pytest
@@ -210,3 +213,61 @@ def test_killed_worker_attempt_is_recovered(api, demo_server, start_worker):
     assert first["billed"] is False
     assert detail["attempts"][1]["number"] == 2
     assert detail["infrastructure_retries_used"] >= 1
+
+
+@pytest.fixture
+def webhook_receiver():
+    """An HTTP server on 127.0.0.1 that stores the JSON bodies POSTed to it."""
+    received = []
+
+    class Receiver(BaseHTTPRequestHandler):
+        def do_POST(self):
+            length = int(self.headers["Content-Length"])
+            received.append(json.loads(self.rfile.read(length)))
+            self.send_response(204)
+            self.end_headers()
+
+        def log_message(self, format, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Receiver)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}/hook", received
+    server.shutdown()
+    server.server_close()
+
+
+def test_throttling_alert_opens_once_and_resolves(
+    api, demo_server, start_worker, webhook_receiver
+):
+    url, received = webhook_receiver
+    start_worker(FCDASH_ALERT_WEBHOOK_URL=url, FCDASH_ALERT_CLEAR_AFTER_S="3")
+    # The demo server's cn-tiny region runs 2 instances at most.
+    create_function(api, demo_server, "crowded", "slow?ms=1500", region="cn-tiny")
+    request_ids = [invoke(api, "crowded", "Async")["X-Fc-Request-Id"] for _ in range(6)]
+    for request_id in request_ids:
+        detail = wait_for(api, request_id, is_final, timeout=60)
+        assert detail["status"] == "Succeeded"
+    throttled = sum(
+        1
+        for request_id in request_ids
+        for attempt in api.get(f"/api/invocations/{request_id}/").json()["attempts"]
+        if attempt["status_code"] == 429
+    )
+    assert throttled >= 1
+
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        listed = api.get("/api/alerts/?region=cn-tiny").json()["results"]
+        if listed and listed[0]["resolved_at"] and len(received) >= 2:
+            break
+        time.sleep(0.2)
+    time.sleep(1)  # let a wrongly repeated notification arrive
+    assert len(listed) == 1
+    alert = listed[0]
+    assert alert["kind"] == "throttling"
+    assert alert["resolved_at"] is not None
+    assert alert["throttled_attempts"] == throttled
+    events = [(message["event"], message["kind"]) for message in received]
+    assert events == [("opened", "throttling"), ("resolved", "throttling")]

@@ -293,7 +293,8 @@ def test_success_gives_up_as_succeeded():
 
 
 @pytest.mark.parametrize(
-    "outcome", [Outcome.CLIENT_ERROR, Outcome.UNEXPECTED_STATUS, Outcome.INVALID_RESPONSE]
+    "outcome",
+    [Outcome.CLIENT_ERROR, Outcome.UNEXPECTED_STATUS, Outcome.INVALID_RESPONSE],
 )
 def test_not_retryable_outcomes(outcome):
     decision = decide(DEFAULT, outcome, RetryState(ASYNC), T0)
@@ -331,9 +332,7 @@ def test_window_counts_from_first_failure():
 
 
 def test_event_age_stops_retry():
-    state = RetryState(
-        invocation_type=ASYNC, expires_at=T0 + timedelta(seconds=0.25)
-    )
+    state = RetryState(invocation_type=ASYNC, expires_at=T0 + timedelta(seconds=0.25))
     decision = decide(DEFAULT, Outcome.FUNCTION_ERROR, state, T0)
     assert decision.give_up is GiveUp.EVENT_AGE_EXCEEDED
 

@@ -34,6 +34,13 @@ class NewestFirstPagination(CursorPagination):
     max_page_size = 500
 
 
+class AlertPagination(CursorPagination):
+    ordering = ("-opened_at", "-id")
+    page_size = 50
+    page_size_query_param = "limit"
+    max_page_size = 500
+
+
 class IsOperator(permissions.BasePermission):
     message = "Retry and stop need the operator role."
 
@@ -100,6 +107,7 @@ class InvokeFunctionView(APIView):
             )
 
         try:
+            engine.validate_invocation_type(invocation_type)
             if invocation_type == "Async":
                 invocation = engine.accept_async(function, payload, task_id)
                 response = Response(
@@ -108,7 +116,7 @@ class InvokeFunctionView(APIView):
                 )
                 response["X-Fc-Request-Id"] = invocation.request_id
                 return response
-            invocation, result = engine.run_sync(function, payload)
+            invocation, result = engine.run_sync(function, payload, task_id)
         except engine.InvocationRejected as error:
             return Response({"detail": error.message}, status=error.status)
         return sync_response(invocation, result)
@@ -198,6 +206,7 @@ class QuotaAlertViewSet(viewsets.ReadOnlyModelViewSet):
     queryset = QuotaAlert.objects.select_related("acknowledged_by")
     serializer_class = QuotaAlertSerializer
     filterset_fields = ["region", "kind"]
+    pagination_class = AlertPagination
 
     @action(detail=True, methods=["post"], permission_classes=[IsOperator])
     def acknowledge(self, request, pk=None):

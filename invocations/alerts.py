@@ -1,0 +1,170 @@
+"""Quota alerts: regions that throttle (429) or run near their concurrency quota.
+
+The beat job calls `evaluate_alerts()` on every tick. A region's running
+attempts are the attempts without an end whose lease has not expired, so an
+attempt of a killed worker stops counting once its lease runs out, even
+before the dispatcher closes it.
+"""
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.db.models import Count, Max
+from django.utils import timezone
+
+from .models import AlertKind, Attempt, FailurePolicy, QuotaAlert, Region
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class RegionLoad:
+    region: str
+    quota: int
+    running: int
+    throttled_recently: int
+    last_throttled_at: datetime | None
+
+
+def region_quotas() -> tuple[dict[str, int], int]:
+    """Return the per-region quotas and the default quota."""
+    default = FailurePolicy.current().default_region_quota
+    return dict(Region.objects.values_list("name", "quota")), default
+
+
+def running_attempts(now: datetime) -> dict[str, int]:
+    rows = (
+        Attempt.objects.filter(ended_at__isnull=True, lease_expires_at__gt=now)
+        .values("invocation__region")
+        .annotate(count=Count("id"))
+    )
+    return {row["invocation__region"]: row["count"] for row in rows}
+
+
+def throttled_since(since: datetime) -> dict[str, tuple[int, datetime]]:
+    """Return each region's count of 429 answers since `since`, and the latest."""
+    rows = (
+        Attempt.objects.filter(status_code=429, ended_at__gte=since)
+        .values("invocation__region")
+        .annotate(count=Count("id"), latest=Max("ended_at"))
+    )
+    return {row["invocation__region"]: (row["count"], row["latest"]) for row in rows}
+
+
+def region_loads(now: datetime) -> list[RegionLoad]:
+    """Measure every region that has running attempts, recent 429s or open alerts."""
+    clear_after = timedelta(seconds=settings.FCDASH_ALERT_CLEAR_AFTER_S)
+    quotas, default_quota = region_quotas()
+    running = running_attempts(now)
+    throttled = throttled_since(now - clear_after)
+    open_regions = QuotaAlert.objects.filter(resolved_at__isnull=True).values_list(
+        "region", flat=True
+    )
+    regions = set(running) | set(throttled) | set(open_regions)
+    return [
+        RegionLoad(
+            region=region,
+            quota=quotas.get(region, default_quota),
+            running=running.get(region, 0),
+            throttled_recently=throttled.get(region, (0, None))[0],
+            last_throttled_at=throttled.get(region, (0, None))[1],
+        )
+        for region in sorted(regions)
+    ]
+
+
+def is_near_quota(load: RegionLoad) -> bool:
+    return load.running >= settings.FCDASH_ALERT_NEAR_QUOTA_SHARE * load.quota
+
+
+def evaluate_alerts(now: datetime | None = None) -> None:
+    """Open, update and resolve quota alerts from the current region loads."""
+    now = now or timezone.now()
+    clear_after = timedelta(seconds=settings.FCDASH_ALERT_CLEAR_AFTER_S)
+    for load in region_loads(now):
+        # When each condition was last seen, or None if it has been clear for
+        # clear_after. Exactly at the quota with no 429 is not throttling.
+        last_seen = {
+            AlertKind.THROTTLING: load.last_throttled_at,
+            AlertKind.NEAR_QUOTA: now if is_near_quota(load) else None,
+        }
+        for kind, seen_at in last_seen.items():
+            if seen_at is not None:
+                record_condition(load, kind, seen_at, now)
+            else:
+                resolve_if_clear(load.region, kind, now - clear_after, now)
+
+
+def record_condition(
+    load: RegionLoad, kind: str, seen_at: datetime, now: datetime
+) -> None:
+    """Open the region's alert of this kind, or update the open one."""
+    alert = QuotaAlert.objects.filter(
+        region=load.region, kind=kind, resolved_at__isnull=True
+    ).first()
+    if alert is None:
+        try:
+            with transaction.atomic():
+                alert = QuotaAlert.objects.create(
+                    region=load.region,
+                    kind=kind,
+                    quota=load.quota,
+                    opened_at=now,
+                    last_seen_at=seen_at,
+                    peak_concurrency=load.running,
+                )
+        except IntegrityError:
+            # Another beat opened it first: one open alert per region and kind.
+            return
+        alert.throttled_attempts = throttled_count(alert, now)
+        alert.save(update_fields=["throttled_attempts"])
+        logger.warning("Opened %s alert for region %s", kind, load.region)
+        notify(alert, "opened")
+        return
+
+    alert.last_seen_at = max(alert.last_seen_at, seen_at)
+    alert.peak_concurrency = max(alert.peak_concurrency, load.running)
+    alert.throttled_attempts = throttled_count(alert, now)
+    alert.save(update_fields=["last_seen_at", "peak_concurrency", "throttled_attempts"])
+
+
+def throttled_count(alert: QuotaAlert, now: datetime) -> int:
+    """Count the region's 429 answers since the condition began."""
+    since = alert.opened_at - timedelta(seconds=settings.FCDASH_ALERT_CLEAR_AFTER_S)
+    return Attempt.objects.filter(
+        invocation__region=alert.region,
+        status_code=429,
+        ended_at__gte=since,
+        ended_at__lte=now,
+    ).count()
+
+
+def resolve_if_clear(region: str, kind: str, clear_since: datetime, now: datetime):
+    """Resolve the open alert whose condition was last seen before `clear_since`."""
+    alert = QuotaAlert.objects.filter(
+        region=region, kind=kind, resolved_at__isnull=True, last_seen_at__lt=clear_since
+    ).first()
+    if alert is None:
+        return
+    # Conditional update, so two beats resolve (and notify) only once.
+    changed = QuotaAlert.objects.filter(pk=alert.pk, resolved_at__isnull=True).update(
+        resolved_at=now
+    )
+    if changed:
+        alert.resolved_at = now
+        logger.info("Resolved %s alert for region %s", kind, region)
+        notify(alert, "resolved")
+
+
+def notify(alert: QuotaAlert, event: str) -> None:
+    """Queue the webhook and email notifications after the change commits."""
+    from .tasks import send_alert_notification
+
+    if not (settings.FCDASH_ALERT_WEBHOOK_URL or settings.FCDASH_ALERT_EMAILS):
+        return
+    transaction.on_commit(
+        lambda: send_alert_notification.delay(alert.pk, event), robust=True
+    )
