@@ -183,6 +183,12 @@ EMAIL_CONFIG = env.email_url("EMAIL_URL", default="consolemail://")
 vars().update(EMAIL_CONFIG)
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="fcdash@localhost")
 
+# Prices for the billing page's cost estimate; unset, no money is shown.
+FCDASH_PRICE_PER_GB_SECOND = env.str("FCDASH_PRICE_PER_GB_SECOND", default=None)
+FCDASH_PRICE_PER_MILLION_INVOCATIONS = env.str(
+    "FCDASH_PRICE_PER_MILLION_INVOCATIONS", default=None
+)
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,

@@ -2,7 +2,7 @@ from django.urls import path
 from drf_spectacular.views import SpectacularAPIView
 from rest_framework.routers import DefaultRouter
 
-from . import views
+from . import billing, views
 
 
 class OptionalSlashRouter(DefaultRouter):
@@ -29,6 +29,17 @@ urlpatterns = [
     ),
     path("functions/<str:name>/invocations/", views.InvokeFunctionView.as_view()),
     path("policy/", views.PolicyView.as_view(), name="policy"),
+    path("billing/", billing.BillingView.as_view(), name="billing"),
+    path(
+        "billing/export.csv",
+        billing.BillingExportView.as_view(),
+        name="billing-export",
+    ),
+    path(
+        "invocations/export.csv",
+        billing.InvocationExportView.as_view(),
+        name="invocation-export",
+    ),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
     *router.urls,
 ]
