@@ -458,7 +458,7 @@ def finish(invocation: Invocation, status: str, reason: str, now: datetime) -> N
     invocation.finished_at = now
 
 
-def request_retry(invocation: Invocation, user) -> str:
+def request_retry(invocation: Invocation, user, *, audited: bool = True) -> str:
     """Retry a finished invocation once, or run a scheduled retry now.
 
     Returns the audited action: "retry_now" or "manual_retry".
@@ -485,12 +485,13 @@ def request_retry(invocation: Invocation, user) -> str:
         invocation.dispatched_at = now
         invocation.save()
         hand_over(invocation.pk, invocation.attempts_made + 1)
-        audit(user, action, invocation)
+        if audited:
+            audit(user, action, invocation)
     logger.info("%s requested for request_id=%s", action, invocation.request_id)
     return action
 
 
-def request_stop(invocation: Invocation, user) -> str:
+def request_stop(invocation: Invocation, user, *, audited: bool = True) -> str:
     """Stop an invocation's retries; one with an attempt in flight goes via Stopping.
 
     Returns the invocation's new status.
@@ -508,7 +509,8 @@ def request_stop(invocation: Invocation, user) -> str:
                 "there is nothing to stop."
             )
         invocation.save()
-        audit(user, "stop", invocation)
+        if audited:
+            audit(user, "stop", invocation)
     logger.info(
         "Stop requested for request_id=%s: now %s",
         invocation.request_id,

@@ -357,3 +357,47 @@ class QuotaAlert(models.Model):
             region=self.region,
             quota=self.quota,
         )
+
+
+class BulkAction(models.Model):
+    """A retry or stop over many invocations, run by a worker in batches.
+
+    The worker walks the selected invocations by ascending id and stores the
+    last id it handled, so a restarted task neither skips nor repeats a row.
+    """
+
+    class Action(models.TextChoices):
+        RETRY = "retry"
+        STOP = "stop"
+
+    class State(models.TextChoices):
+        PENDING = "pending"
+        RUNNING = "running"
+        CANCELLED = "cancelled"
+        DONE = "done"
+
+    action = models.CharField(max_length=8, choices=Action.choices)
+    # Either explicit request ids or the history filter's query parameters.
+    request_ids = models.JSONField(default=list, blank=True)
+    filters = models.JSONField(default=dict, blank=True)
+    state = models.CharField(max_length=10, choices=State.choices, default="pending")
+    # Invocations created after this are never included.
+    snapshot_at = models.DateTimeField(default=timezone.now)
+    last_invocation_id = models.BigIntegerField(default=0)
+    total = models.PositiveIntegerField(default=0)
+    processed = models.PositiveIntegerField(default=0)
+    succeeded = models.PositiveIntegerField(default=0)
+    skipped = models.PositiveIntegerField(default=0)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+    # Changes with every handled row; the dispatcher resumes a stalled action.
+    updated_at = models.DateTimeField(auto_now=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self):
+        return f"{self.action} of {self.total} invocations"

@@ -4,7 +4,7 @@ import httpx
 from celery import shared_task
 from django.conf import settings
 
-from . import alerts, dispatch, engine, notifications
+from . import alerts, bulk, dispatch, engine, notifications
 from .models import QuotaAlert
 
 logger = logging.getLogger(__name__)
@@ -22,11 +22,22 @@ def run_attempt(invocation_id: int, number: int) -> None:
 
 @shared_task(name="invocations.tasks.dispatch_due_retries")
 def dispatch_due_retries() -> None:
-    """Recover lost attempts, expire old invocations, hand over due attempts."""
+    """Recover lost attempts, expire old invocations, hand over due attempts.
+
+    Then update quota alerts and resume stalled bulk actions.
+    """
     dispatch.recover_lost_attempts()
     dispatch.expire_old_invocations()
     dispatch.dispatch_due()
     alerts.evaluate_alerts()
+    bulk.resume_stalled()
+
+
+@shared_task(name="invocations.tasks.run_bulk_action")
+def run_bulk_action(bulk_id: int) -> None:
+    """Handle one batch of a bulk action and enqueue the next."""
+    if bulk.run_batch(bulk_id):
+        run_bulk_action.delay(bulk_id)
 
 
 @shared_task(name="invocations.tasks.send_alert_notification")

@@ -3,7 +3,7 @@ from datetime import UTC
 from django.db import models
 from rest_framework import serializers
 
-from ..models import Attempt, Function, Invocation, QuotaAlert
+from ..models import Attempt, BulkAction, Function, Invocation, QuotaAlert
 
 
 class UTCDateTimeField(serializers.DateTimeField):
@@ -152,4 +152,27 @@ class QuotaAlertSerializer(BaseModelSerializer):
             "peak_concurrency",
             "throttled_attempts",
             "remediation",
+        ]
+
+
+class BulkActionSerializer(BaseModelSerializer):
+    created_by = serializers.CharField(
+        source="created_by.username", read_only=True, default=None
+    )
+
+    class Meta:
+        model = BulkAction
+        fields = [
+            "id",
+            "action",
+            "state",
+            "filters",
+            "request_ids",
+            "total",
+            "processed",
+            "succeeded",
+            "skipped",
+            "created_by",
+            "created_at",
+            "finished_at",
         ]

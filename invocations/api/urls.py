@@ -20,6 +20,7 @@ router = OptionalSlashRouter()
 router.register("functions", views.FunctionViewSet, basename="function")
 router.register("invocations", views.InvocationViewSet, basename="invocation")
 router.register("alerts", views.QuotaAlertViewSet, basename="alert")
+router.register("bulk-actions", views.BulkActionViewSet, basename="bulk-action")
 
 urlpatterns = [
     path(
@@ -35,6 +36,12 @@ urlpatterns = [
         billing.BillingExportView.as_view(),
         name="billing-export",
     ),
+    path(
+        "invocations/bulk",
+        views.CreateBulkActionView.as_view(),
+        name="invocation-bulk",
+    ),
+    path("invocations/bulk/", views.CreateBulkActionView.as_view()),
     path(
         "invocations/export.csv",
         billing.InvocationExportView.as_view(),

@@ -13,11 +13,19 @@ from rest_framework.pagination import CursorPagination
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from .. import engine, policy
+from .. import bulk, engine, policy
 from ..filters import InvocationFilter
-from ..models import Attempt, FailurePolicy, Function, Invocation, QuotaAlert
+from ..models import (
+    Attempt,
+    BulkAction,
+    FailurePolicy,
+    Function,
+    Invocation,
+    QuotaAlert,
+)
 from ..roles import OPERATE_PERMISSION
 from .serializers import (
+    BulkActionSerializer,
     FunctionSerializer,
     InvocationDetailSerializer,
     InvocationSerializer,
@@ -247,4 +255,45 @@ class PolicyView(APIView):
                 "default_region_quota": failure_policy.default_region_quota,
                 "sync_retried_automatically": False,
             }
+        )
+
+
+class BulkActionViewSet(viewsets.ReadOnlyModelViewSet):
+    """Bulk retry or stop: POST /api/invocations/bulk creates one."""
+
+    queryset = BulkAction.objects.select_related("created_by")
+    serializer_class = BulkActionSerializer
+    permission_classes = [permissions.IsAuthenticated, IsOperator]
+
+    @action(detail=True, methods=["post"])
+    def cancel(self, request, pk=None):
+        bulk_action = self.get_object()
+        if not bulk.cancel(bulk_action, request.user):
+            return Response(
+                {"detail": f"Bulk action {pk} already ended ({bulk_action.state})."},
+                status=status.HTTP_409_CONFLICT,
+            )
+        bulk_action.refresh_from_db()
+        return Response(self.get_serializer(bulk_action).data)
+
+
+class CreateBulkActionView(APIView):
+    """Retry or stop the given request ids, or every invocation a filter matches."""
+
+    permission_classes = [permissions.IsAuthenticated, IsOperator]
+
+    @extend_schema(request=None, responses=BulkActionSerializer)
+    def post(self, request):
+        data = request.data if isinstance(request.data, dict) else {}
+        try:
+            bulk_action = bulk.create_bulk_action(
+                data.get("action"),
+                request.user,
+                request_ids=data.get("request_ids"),
+                filters=data.get("filters"),
+            )
+        except bulk.BulkRejected as error:
+            return Response(error.errors, status=status.HTTP_400_BAD_REQUEST)
+        return Response(
+            BulkActionSerializer(bulk_action).data, status=status.HTTP_202_ACCEPTED
         )
