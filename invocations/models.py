@@ -232,8 +232,12 @@ class Invocation(models.Model):
 
     @property
     def last_error_message(self) -> str:
-        attempt = self.attempts.order_by("-number").first()
-        return attempt.error_message if attempt else ""
+        # all() reuses prefetched attempts, so a list of invocations makes
+        # no query per row.
+        attempts = list(self.attempts.all())
+        if not attempts:
+            return ""
+        return max(attempts, key=lambda attempt: attempt.number).error_message
 
 
 def gb_seconds(memory_mb: int, duration_ms: int) -> float:
