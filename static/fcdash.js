@@ -1,0 +1,47 @@
+// Countdown to the next attempt. Every element with data-countdown="<ISO
+// time>" shows the time left until then. data-countdown-now is the server's
+// clock when the element was rendered, so a wrong browser clock is corrected.
+(function () {
+  "use strict";
+
+  function formatRemaining(milliseconds) {
+    if (milliseconds <= 0) {
+      return "(due now)";
+    }
+    const seconds = milliseconds / 1000;
+    if (seconds < 60) {
+      return "(in " + seconds.toFixed(1) + " s)";
+    }
+    const wholeSeconds = Math.floor(seconds);
+    const minutes = Math.floor(wholeSeconds / 60);
+    if (minutes < 60) {
+      return "(in " + minutes + " min " + String(wholeSeconds % 60).padStart(2, "0") + " s)";
+    }
+    const hours = Math.floor(minutes / 60);
+    return "(in " + hours + " h " + String(minutes % 60).padStart(2, "0") + " min)";
+  }
+
+  function clockOffset(element) {
+    if (element.dataset.clockOffset === undefined) {
+      const serverNow = Date.parse(element.dataset.countdownNow || "");
+      const offset = Number.isNaN(serverNow) ? 0 : serverNow - Date.now();
+      element.dataset.clockOffset = String(offset);
+    }
+    return Number(element.dataset.clockOffset);
+  }
+
+  function updateCountdowns() {
+    for (const element of document.querySelectorAll("[data-countdown]")) {
+      const due = Date.parse(element.dataset.countdown);
+      if (Number.isNaN(due)) {
+        continue;
+      }
+      const now = Date.now() + clockOffset(element);
+      element.textContent = formatRemaining(due - now);
+    }
+  }
+
+  updateCountdowns();
+  window.setInterval(updateCountdowns, 200);
+  document.addEventListener("htmx:afterSettle", updateCountdowns);
+})();
