@@ -60,6 +60,23 @@ def is_forbidden_address(
     return address.is_link_local or address in METADATA_ADDRESSES
 
 
+def parse_ip_address(host: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    """Parse a URL host as an IP address, or return None for a host name.
+
+    Besides the usual notations this reads the legacy IPv4 forms that C
+    libraries still accept, such as 2852039166 or 0xA9FEA9FE for
+    169.254.169.254, so they cannot hide a forbidden address.
+    """
+    try:
+        return ipaddress.ip_address(host)
+    except ValueError:
+        pass
+    try:
+        return ipaddress.IPv4Address(socket.inet_aton(host))
+    except OSError:
+        return None
+
+
 def validate_endpoint_url(value: str) -> None:
     """Reject endpoints that are not http(s) or that name a forbidden host."""
     parts = urlsplit(value)
@@ -74,11 +91,8 @@ def validate_endpoint_url(value: str) -> None:
         raise ValidationError(
             f"Invalid endpoint_url {value!r}: {host} is a cloud metadata service."
         )
-    try:
-        address = ipaddress.ip_address(host)
-    except ValueError:
-        return
-    if is_forbidden_address(address):
+    address = parse_ip_address(host)
+    if address is not None and is_forbidden_address(address):
         raise ValidationError(
             f"Invalid endpoint_url {value!r}: {host} is a link-local or cloud "
             "metadata address. Point the function at its own endpoint."

@@ -80,6 +80,12 @@ def test_function_defaults(api):
         ("endpoint_url", "http://metadata.google.internal/computeMetadata/v1/"),
         ("endpoint_url", "http://[fe80::1]/fn"),
         ("endpoint_url", "http://[::ffff:169.254.169.254]/"),
+        ("endpoint_url", "http://2852039166/latest/meta-data/"),
+        ("endpoint_url", "http://0xA9FEA9FE/"),
+        ("endpoint_url", "http://0251.0376.0251.0376/"),
+        ("endpoint_url", "http://169.254.43518/"),
+        ("endpoint_url", "http://METADATA.GOOGLE.INTERNAL./"),
+        ("endpoint_url", "http://100.100.100.200./"),
     ],
 )
 def test_create_function_rejects_bad_field(api, field, value):
