@@ -16,6 +16,8 @@ env = environ.Env()
 env.smart_cast = False
 
 DEBUG = env.bool("DEBUG", default=False)
+# The default is for the zero-setup run command; a system check warns when
+# it is used with a server database.
 SECRET_KEY = env.str("SECRET_KEY", default="insecure-fcdash-development-key")
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost"])
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])

@@ -7,6 +7,7 @@ class InvocationsConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self):
+        from . import checks  # noqa: F401 (registers the system checks)
         from .roles import create_role_groups
 
         post_migrate.connect(create_role_groups, sender=self)

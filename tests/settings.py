@@ -13,3 +13,4 @@ from fcdash.settings import *  # noqa: E402, F403
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 # Look static files up per request, so no collectstatic folder is needed.
 WHITENOISE_AUTOREFRESH = True
+SECRET_KEY = "fcdash-test-suite-key"
