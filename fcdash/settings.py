@@ -176,11 +176,11 @@ FCDASH_MAX_SYNC_PAYLOAD_BYTES = 32 * 1024 * 1024
 FCDASH_MAX_ASYNC_PAYLOAD_BYTES = 128 * 1024
 
 # Quota alerts. A region is near its quota when its running attempts reach
-# this share of it; an alert resolves once its condition has been clear for
+# this share of it. An alert resolves once its condition has been clear for
 # FCDASH_ALERT_CLEAR_AFTER_S seconds.
 FCDASH_ALERT_NEAR_QUOTA_SHARE = env.float("FCDASH_ALERT_NEAR_QUOTA_SHARE", default=0.8)
 FCDASH_ALERT_CLEAR_AFTER_S = env.float("FCDASH_ALERT_CLEAR_AFTER_S", default=60.0)
-# Where alert notifications go: a JSON webhook and email addresses.
+# Alert notification targets: a JSON webhook and email addresses.
 FCDASH_ALERT_WEBHOOK_URL = env.str("FCDASH_ALERT_WEBHOOK_URL", default="")
 FCDASH_ALERT_EMAILS = env.list("FCDASH_ALERT_EMAILS", default=[])
 EMAIL_CONFIG = env.email_url("EMAIL_URL", default="consolemail://")

@@ -436,8 +436,8 @@ def schedule_retry(
     invocation.dispatched_at = None
     lookahead = timedelta(seconds=settings.FCDASH_DISPATCH_LOOKAHEAD_S)
     if decision.retry_at <= ended_at + lookahead:
-        # Hand a near retry over now, so the broker's latency is spent while
-        # the worker holds the message to its ETA, not after it is due.
+        # Hand a near retry over now, so the broker's latency passes while the
+        # worker keeps the message until its ETA, not after it is due.
         invocation.dispatched_at = ended_at
         hand_over(invocation.pk, attempt.number + 1, eta=decision.retry_at)
     logger.info(

@@ -93,7 +93,7 @@ class FunctionViewSet(
 
 
 class InvokeFunctionView(APIView):
-    """Invoke a function: Sync runs now, Async answers 202 and runs in a worker."""
+    """Invoke a function: Sync runs now, Async returns 202 and runs in a worker."""
 
     parser_classes = []
 
@@ -131,7 +131,7 @@ class InvokeFunctionView(APIView):
 
 
 def sync_response(invocation: Invocation, result) -> HttpResponse:
-    """Answer a sync invocation with the function's own status, headers and body."""
+    """Build a sync invocation's response from the function's status and body."""
     if result.status_code is not None:
         response = HttpResponse(
             result.body,
@@ -147,8 +147,8 @@ def sync_response(invocation: Invocation, result) -> HttpResponse:
             content_type="application/json",
         )
     response["X-Fc-Request-Id"] = invocation.request_id
-    # A 5xx here is the function's own answer, not an fcdash failure: keep
-    # Django from logging it as an internal server error.
+    # A 5xx here is the function's own response, not an fcdash failure, so
+    # Django must not log it as an internal server error.
     # NOTE: _has_been_logged is a private flag of django.utils.log.
     response._has_been_logged = True
     error_type = invocation.last_error_type
