@@ -85,10 +85,15 @@ def finish_row(row: dict, prices: Prices | None) -> dict:
     saved = row["unbilled_infrastructure_errors"]
     row["saved_share"] = round(saved / attempts, 4) if attempts else 0.0
     if prices is not None:
-        cost = Decimal(mb_ms) / MB_MS_PER_GB_S * prices.per_gb_second
-        cost += row["billed_attempts"] * prices.per_million_invocations / 1_000_000
-        row["estimated_cost"] = str(cost.quantize(Decimal("0.000001")))
+        row["estimated_cost"] = estimate_cost(mb_ms, row["billed_attempts"], prices)
     return row
+
+
+def estimate_cost(billed_mb_ms: int, billed_attempts: int, prices: Prices) -> str:
+    """Estimate the cost of billed attempts from the configured prices."""
+    cost = Decimal(billed_mb_ms) / MB_MS_PER_GB_S * prices.per_gb_second
+    cost += billed_attempts * prices.per_million_invocations / 1_000_000
+    return str(cost.quantize(Decimal("0.000001")))
 
 
 def summarize(
@@ -97,22 +102,54 @@ def summarize(
     group_by: str | None = None,
 ) -> dict:
     """Return the period's totals and, with `group_by`, one row per group."""
-    prices = configured_prices()
-    attempts = attempts_in_period(since, until)
-    totals = finish_row(attempts.aggregate(**aggregates()), prices)
-    groups = []
     if group_by:
-        key = GROUPINGS[group_by]
-        grouped = attempts
-        if group_by == "day":
-            grouped = grouped.annotate(day=TruncDate("started_at"))
-        rows = grouped.values(key).annotate(**aggregates()).order_by(key)
-        for row in rows:
-            value = row.pop(key)
-            row = finish_row(row, prices)
-            groups.append({group_by: str(value), **row})
+        return summarize_groupings(since, until, [group_by])[group_by]
+    prices = configured_prices()
+    totals = attempts_in_period(since, until).aggregate(**aggregates())
     return {
-        "totals": totals,
-        "groups": groups,
+        "totals": finish_row(totals, prices),
+        "groups": [],
         "prices_configured": prices is not None,
     }
+
+
+def summarize_groupings(
+    since: datetime | None, until: datetime | None, groupings: list[str]
+) -> dict[str, dict]:
+    """Summarize the period once per grouping, from a single grouped query.
+
+    The query groups by function, region and day together; the sums of each
+    grouping and the totals are added up from its rows, which are few (one
+    per function, region and day), so the attempts table is read once.
+    """
+    prices = configured_prices()
+    keys = list(GROUPINGS.values())
+    rows = list(
+        attempts_in_period(since, until)
+        .annotate(day=TruncDate("started_at"))
+        .values(*keys)
+        .annotate(**aggregates())
+        .order_by()
+    )
+    sum_fields = list(aggregates())
+    totals = finish_row(add_up(rows, sum_fields), prices)
+    summaries = {}
+    for group_by in groupings:
+        key = GROUPINGS[group_by]
+        buckets: dict = {}
+        for row in rows:
+            buckets.setdefault(row[key], []).append(row)
+        groups = [
+            {group_by: str(value), **finish_row(add_up(members, sum_fields), prices)}
+            for value, members in sorted(buckets.items(), key=lambda item: item[0])
+        ]
+        summaries[group_by] = {
+            "totals": totals,
+            "groups": groups,
+            "prices_configured": prices is not None,
+        }
+    return summaries
+
+
+def add_up(rows: list[dict], fields: list[str]) -> dict:
+    return {field: sum(row[field] for row in rows) for field in fields}

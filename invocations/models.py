@@ -281,6 +281,8 @@ class Attempt(models.Model):
             models.Index(
                 fields=["error_type", "invocation"], name="attempt_error_type"
             ),
+            # The alerts page's chart: attempts that ended in the last hour.
+            models.Index(fields=["ended_at"], name="attempt_ended"),
             # Quota alerts: recent 429 answers.
             models.Index(
                 fields=["ended_at"],

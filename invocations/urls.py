@@ -1,6 +1,16 @@
 from django.urls import path
 
-from .views import alerts, audit, detail, failure_table, functions, history, overview
+from .views import (
+    alerts,
+    audit,
+    billing,
+    bulk,
+    detail,
+    failure_table,
+    functions,
+    history,
+    overview,
+)
 
 urlpatterns = [
     path("", overview.overview, name="overview"),
@@ -36,4 +46,17 @@ urlpatterns = [
         name="alert-acknowledge",
     ),
     path("audit/", audit.audit_log, name="audit-log"),
+    path("billing/", billing.billing_page, name="billing"),
+    path("bulk/", bulk.bulk_create, name="bulk-create"),
+    path("bulk/<int:bulk_id>/", bulk.bulk_action_detail, name="bulk-action"),
+    path(
+        "bulk/<int:bulk_id>/progress",
+        bulk.bulk_action_progress,
+        name="bulk-action-progress",
+    ),
+    path(
+        "bulk/<int:bulk_id>/cancel",
+        bulk.bulk_action_cancel,
+        name="bulk-action-cancel",
+    ),
 ]

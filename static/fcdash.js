@@ -45,3 +45,25 @@
   window.setInterval(updateCountdowns, 200);
   document.addEventListener("htmx:afterSettle", updateCountdowns);
 })();
+
+// A checkbox with data-select-all="<form id>" ticks or clears every request
+// id checkbox of that form, including those tied to it with form="<form id>".
+(function () {
+  "use strict";
+
+  document.addEventListener("change", function (event) {
+    const toggle = event.target;
+    if (!(toggle instanceof HTMLInputElement) || !toggle.dataset.selectAll) {
+      return;
+    }
+    const form = document.getElementById(toggle.dataset.selectAll);
+    if (!(form instanceof HTMLFormElement)) {
+      return;
+    }
+    for (const element of form.elements) {
+      if (element.type === "checkbox" && element.name === "request_id") {
+        element.checked = toggle.checked;
+      }
+    }
+  });
+})();

@@ -156,3 +156,33 @@ def start_worker(transactional_db, tmp_path):
     yield start
     for worker in workers:
         worker.stop()
+
+
+@pytest.fixture
+def chromium(monkeypatch):
+    """Launch Debian's Chromium headless through Playwright and yield the Browser.
+
+    Skips the test when Chromium is missing. Closes the database connections
+    that the test opened while Playwright ran.
+    """
+    from django.db import connections
+    from playwright.sync_api import sync_playwright
+
+    from invocations.management.commands.screenshots import (
+        CHROMIUM_PATH,
+        launch_chromium,
+    )
+
+    if not CHROMIUM_PATH.exists():
+        pytest.skip("Chromium is missing: scripts/install-chromium installs it")
+    # Playwright's sync API runs an event loop in this thread, and Django raises
+    # SynchronousOnlyOperation for ORM calls in such a thread unless this is set.
+    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+    with sync_playwright() as playwright:
+        browser = launch_chromium(playwright)
+        yield browser
+        browser.close()
+        # While Playwright's loop runs, connections["default"] is a separate
+        # wrapper that pytest-django never closes. An open connection would
+        # keep the test database from being dropped.
+        connections.close_all()

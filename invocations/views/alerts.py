@@ -1,18 +1,113 @@
-"""Quota alerts: the list and the acknowledge action."""
+"""Quota alerts: the list, the per-region load charts and the acknowledge action."""
+
+from datetime import datetime, timedelta
 
 from django.contrib import messages
 from django.contrib.auth.decorators import permission_required
+from django.db.models import Count, Q
+from django.db.models.functions import TruncMinute
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
-from ..models import AuditEvent, QuotaAlert
+from ..alerts import region_quotas
+from ..models import Attempt, AuditEvent, QuotaAlert
 from .access import login_required
+from .charts import QuotaChart, quota_chart
 
 TEMPLATE = "invocations/alert_list.html"
 ACKNOWLEDGE_PERMISSION = "invocations.change_quotaalert"
 # Resolved alerts shown below the open ones, newest first.
 RESOLVED_SHOWN = 100
+# The load charts show the last CHART_MINUTES one-minute buckets, the last of
+# them the current minute so far.
+CHART_MINUTES = 60
+
+
+def running_after(moment: datetime) -> Q:
+    """Match attempts still running at `moment`.
+
+    An attempt without an end runs until now. If its lease expired, its
+    worker died, so it counts only until the lease's expiry.
+    """
+    lease_valid = Q(lease_expires_at__isnull=True) | Q(lease_expires_at__gt=moment)
+    return Q(ended_at__gt=moment) | (Q(ended_at__isnull=True) & lease_valid)
+
+
+def running_per_minute(first_minute: datetime, now: datetime) -> dict[str, list[int]]:
+    """Count each region's attempts that ran during each minute, in one query.
+
+    An attempt counts in a minute when [started_at, ended_at or now) overlaps
+    it. The query reads only attempts that overlap the charted window and
+    groups them by region, with one conditional count per minute.
+    """
+    counts = {}
+    for index in range(CHART_MINUTES):
+        start = first_minute + timedelta(minutes=index)
+        end = min(start + timedelta(minutes=1), now)
+        counts[f"minute_{index}"] = Count(
+            "pk", filter=Q(started_at__lt=end) & running_after(start)
+        )
+    rows = (
+        Attempt.objects.filter(started_at__lt=now)
+        .filter(running_after(first_minute))
+        .values("invocation__region")
+        .annotate(**counts)
+        .order_by()
+    )
+    return {
+        row["invocation__region"]: [
+            row[f"minute_{index}"] for index in range(CHART_MINUTES)
+        ]
+        for row in rows
+    }
+
+
+def throttled_per_minute(first_minute: datetime, now: datetime) -> dict[str, list[int]]:
+    """Count each region's 429 responses per minute of their end time."""
+    rows = (
+        Attempt.objects.filter(
+            status_code=429, ended_at__gte=first_minute, ended_at__lte=now
+        )
+        .annotate(minute=TruncMinute("ended_at"))
+        .values("invocation__region", "minute")
+        .annotate(count=Count("pk"))
+        .order_by()
+    )
+    counts: dict[str, list[int]] = {}
+    for row in rows:
+        index = int((row["minute"] - first_minute) / timedelta(minutes=1))
+        if 0 <= index < CHART_MINUTES:
+            region_counts = counts.setdefault(
+                row["invocation__region"], [0] * CHART_MINUTES
+            )
+            region_counts[index] += row["count"]
+    return counts
+
+
+def region_charts(
+    now: datetime, open_regions: set[str]
+) -> tuple[datetime, list[QuotaChart]]:
+    """Chart every region with load in the window or an open alert."""
+    first_minute = now.replace(second=0, microsecond=0) - timedelta(
+        minutes=CHART_MINUTES - 1
+    )
+    running = running_per_minute(first_minute, now)
+    throttled = throttled_per_minute(first_minute, now)
+    quotas, default_quota = region_quotas()
+    empty = [0] * CHART_MINUTES
+    regions = sorted(set(running) | set(throttled) | open_regions)
+    charts = [
+        quota_chart(
+            region,
+            quotas.get(region, default_quota),
+            first_minute,
+            running.get(region, empty),
+            throttled.get(region, empty),
+        )
+        for region in regions
+    ]
+    return first_minute, charts
 
 
 @login_required
@@ -23,8 +118,13 @@ def alert_list(request):
     resolved_alerts = QuotaAlert.objects.filter(
         resolved_at__isnull=False
     ).select_related("acknowledged_by")[:RESOLVED_SHOWN]
+    open_regions = {alert.region for alert in open_alerts}
+    first_minute, charts = region_charts(timezone.now(), open_regions)
     context = {
         "section": "alerts",
+        "region_charts": charts,
+        "chart_start": first_minute,
+        "chart_minutes": CHART_MINUTES,
         "open_alerts": open_alerts,
         "resolved_alerts": resolved_alerts,
         "resolved_shown": RESOLVED_SHOWN,

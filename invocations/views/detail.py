@@ -10,6 +10,7 @@ from .. import engine
 from ..models import MOVING_STATUSES, Invocation, Status
 from ..roles import OPERATE_PERMISSION
 from .access import login_required
+from .billing import invocation_cost_estimate
 from .polling import render_polled
 from .timeline import attempt_rows, budgets, build_timeline
 
@@ -81,6 +82,7 @@ def live_context(request, invocation: Invocation) -> dict:
             preview(latest_response.response_preview) if latest_response else None
         ),
         "latest_response": latest_response,
+        "estimated_cost": invocation_cost_estimate(invocation),
         "can_retry": can_operate and invocation.status in RETRY_STATUSES,
         "can_retry_now": can_operate and invocation.status == Status.RETRYING,
         "can_stop": can_operate and invocation.status in STOP_STATUSES,

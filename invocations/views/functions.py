@@ -10,6 +10,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 
 from ..models import FINAL_STATUSES, AuditEvent, Function, Status
 from .access import login_required
+from .billing import add_cost_estimates
 
 CHANGE_PERMISSION = "invocations.change_function"
 RECENT_INVOCATIONS = 10
@@ -92,7 +93,11 @@ def add_rates(function: Function) -> Function:
 @login_required
 def function_list(request):
     functions = [add_rates(function) for function in with_statistics(Function.objects)]
-    context = {"section": "functions", "functions": functions}
+    context = {
+        "section": "functions",
+        "functions": functions,
+        "prices_configured": add_cost_estimates(functions),
+    }
     return render(request, "invocations/function_list.html", context)
 
 

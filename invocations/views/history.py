@@ -9,7 +9,9 @@ from django.utils.http import urlencode
 from .. import policy
 from ..filters import InvocationFilter
 from ..models import MOVING_STATUSES, Function, Invocation
+from ..roles import OPERATE_PERMISSION
 from .access import login_required
+from .bulk import filter_values
 from .paging import PAGE_SIZE, InvalidCursor, Page, paginate
 from .polling import render_polled
 
@@ -56,7 +58,7 @@ def history_filter(data) -> InvocationFilter:
     return filterset
 
 
-def rows_context(invocations: list[Invocation]) -> dict:
+def rows_context(request, invocations: list[Invocation]) -> dict:
     """Build the context of the rows partial, shared by the page and the poll."""
     polling = any(invocation.status in MOVING_STATUSES for invocation in invocations)
     ids = urlencode([("id", invocation.pk) for invocation in invocations])
@@ -64,6 +66,25 @@ def rows_context(invocations: list[Invocation]) -> dict:
         "invocations": invocations,
         "polling": polling,
         "rows_url": f"{reverse('invocation-rows')}?{ids}",
+        # Operators get a checkbox per row for bulk retry and stop.
+        "can_operate": request.user.has_perm(OPERATE_PERMISSION),
+    }
+
+
+def bulk_context(filterset: InvocationFilter) -> dict:
+    """Build the context of the bulk action forms and the CSV export link.
+
+    The forms carry the current filter as hidden fields. The page never
+    counts the matching invocations: the confirmation step does.
+    """
+    filters = filter_values(filterset.data) if filterset.is_valid() else {}
+    export_url = reverse("api:invocation-export")
+    if filters:
+        export_url += f"?{urlencode(filters)}"
+    return {
+        "filter_values": filters,
+        "export_url": export_url,
+        "filters_valid": filterset.is_valid(),
     }
 
 
@@ -91,7 +112,8 @@ def invocation_list(request):
         "filter": filterset,
         "page": page,
         "cursor_error": cursor_error,
-        **rows_context(page.rows),
+        **rows_context(request, page.rows),
+        **bulk_context(filterset),
     }
     return render(request, TEMPLATE, context)
 
@@ -114,7 +136,7 @@ def invocation_rows(request):
         .select_related("function")
         .order_by("-created_at", "-pk")
     )
-    context = rows_context(invocations)
+    context = rows_context(request, invocations)
     return render_polled(
         request, f"{TEMPLATE}#rows", context, moving=context["polling"]
     )
