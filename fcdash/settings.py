@@ -107,7 +107,10 @@ USE_I18N = False
 USE_TZ = True
 
 STATIC_URL = "static/"
-STATIC_ROOT = BASE_DIR / "staticfiles"
+# collectstatic's target. It is created here because WhiteNoise warns about
+# a missing folder even while it serves files from the finders.
+STATIC_ROOT = Path(env.str("STATIC_ROOT", default=str(VAR_DIR / "static")))
+STATIC_ROOT.mkdir(parents=True, exist_ok=True)
 STATICFILES_DIRS = [BASE_DIR / "static"]
 # Serve static files from the finders so the run command needs no collectstatic.
 WHITENOISE_USE_FINDERS = True
