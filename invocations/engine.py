@@ -121,6 +121,7 @@ def new_invocation(
     payload: bytes,
     task_id: str | None,
     now: datetime,
+    content_type: str = "",
 ) -> Invocation:
     config = policy_config_for(function)
     expires_at = None
@@ -139,16 +140,22 @@ def new_invocation(
         expires_at=expires_at,
         policy=config.to_dict(),
         memory_mb=function.memory_mb,
+        endpoint_url=function.endpoint_url,
+        timeout_s=function.timeout_s,
+        content_type=content_type[:255],
     )
 
 
 def accept_async(
-    function: Function, payload: bytes, task_id: str | None = None
+    function: Function,
+    payload: bytes,
+    task_id: str | None = None,
+    content_type: str = "",
 ) -> Invocation:
     """Store an async invocation and hand its first attempt to a worker."""
     validate_invocation(function, InvocationType.ASYNC, payload, task_id)
     invocation = new_invocation(
-        function, InvocationType.ASYNC, payload, task_id, timezone.now()
+        function, InvocationType.ASYNC, payload, task_id, timezone.now(), content_type
     )
     try:
         with transaction.atomic():
@@ -168,7 +175,10 @@ def accept_async(
 
 
 def run_sync(
-    function: Function, payload: bytes, task_id: str | None = None
+    function: Function,
+    payload: bytes,
+    task_id: str | None = None,
+    content_type: str = "",
 ) -> tuple[Invocation, InvokeResult]:
     """Run a sync invocation's only automatic attempt now, in this process.
 
@@ -176,7 +186,9 @@ def run_sync(
     """
     validate_invocation(function, InvocationType.SYNC, payload, task_id)
     now = timezone.now()
-    invocation = new_invocation(function, InvocationType.SYNC, payload, None, now)
+    invocation = new_invocation(
+        function, InvocationType.SYNC, payload, None, now, content_type
+    )
     with transaction.atomic():
         invocation.save()
         attempt = start_attempt(invocation, 1, now)
@@ -198,7 +210,7 @@ def hand_over(invocation_id: int, number: int, eta: datetime | None = None) -> N
 
 
 def start_attempt(invocation: Invocation, number: int, now: datetime) -> Attempt:
-    lease = invocation.function.timeout_s + settings.FCDASH_LEASE_GRACE_S
+    lease = invocation.timeout_s + settings.FCDASH_LEASE_GRACE_S
     attempt = Attempt.objects.create(
         invocation=invocation,
         number=number,
@@ -267,7 +279,7 @@ def claim_attempt(invocation_id: int, number: int) -> Attempt | None:
 
 def forbidden_endpoint_address(invocation_id: int) -> str | None:
     endpoint_url = (
-        Function.objects.filter(invocations__pk=invocation_id)
+        Invocation.objects.filter(pk=invocation_id)
         .values_list("endpoint_url", flat=True)
         .first()
     )
@@ -290,16 +302,16 @@ def mark_invalid(invocation: Invocation, address: str, now: datetime) -> None:
 
 def execute(attempt: Attempt) -> InvokeResult:
     invocation = attempt.invocation
-    function = invocation.function
     return invoke_http(
         InvokeRequest(
-            endpoint_url=function.endpoint_url,
+            endpoint_url=invocation.endpoint_url,
             payload=bytes(invocation.payload),
             request_id=invocation.request_id,
             invocation_type=invocation.invocation_type,
             attempt_number=attempt.number,
-            timeout_s=function.timeout_s,
+            timeout_s=invocation.timeout_s,
             task_id=invocation.task_id,
+            content_type=invocation.content_type,
         )
     )
 

@@ -161,6 +161,12 @@ class Invocation(models.Model):
     # The failure table values in force when the invocation was accepted.
     policy = models.JSONField(default=dict)
     memory_mb = models.PositiveIntegerField()
+    # The function's endpoint and timeout when the invocation was accepted:
+    # editing the function later changes new invocations only.
+    endpoint_url = models.URLField(max_length=2048, default="")
+    timeout_s = models.PositiveIntegerField(default=60)
+    # The caller's Content-Type, forwarded to the function on every attempt.
+    content_type = models.CharField(max_length=255, blank=True)
 
     # Outcome of the latest attempt and the running billing totals.
     outcome = models.CharField(max_length=32, blank=True)

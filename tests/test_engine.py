@@ -373,3 +373,26 @@ def test_attempt_numbers_are_unique(make_function):
     engine.claim_attempt(invocation.pk, 1)
     assert engine.claim_attempt(invocation.pk, 1) is None
     assert Attempt.objects.filter(invocation=invocation).count() == 1
+
+
+def test_endpoint_snapshot_survives_function_edit(make_function, demo_server):
+    function = make_function(behaviour="sequence?codes=503,200", timeout_s=10)
+    invocation = run_next(engine.accept_async(function, b"{}"))
+    function.endpoint_url = f"{demo_server}/cn-hangzhou/error"
+    function.timeout_s = 1
+    function.save()
+    invocation = run_next(invocation)
+    assert invocation.status == Status.SUCCEEDED
+    assert invocation.timeout_s == 10
+    assert [
+        entry["attempt"] for entry in requests_seen(demo_server, invocation.request_id)
+    ] == [1, 2]
+
+
+def test_content_type_forwarded(make_function):
+    function = make_function(behaviour="ok")
+    invocation, result = engine.run_sync(
+        function, b"{}", content_type="application/json"
+    )
+    assert invocation.content_type == "application/json"
+    assert result.content_type.startswith("application/json")

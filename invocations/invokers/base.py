@@ -12,6 +12,7 @@ class InvokeRequest:
     attempt_number: int
     timeout_s: float
     task_id: str | None = None
+    content_type: str = ""
 
 
 @dataclass(frozen=True)
@@ -28,3 +29,4 @@ class InvokeResult:
     error_message: str
     duration_ms: int
     failure: Outcome | None = None
+    content_type: str = ""

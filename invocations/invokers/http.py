@@ -19,7 +19,7 @@ MAX_RESPONSE_BYTES = 32 * 1024 * 1024
 
 def build_headers(request: InvokeRequest) -> dict[str, str]:
     headers = {
-        "Content-Type": "application/octet-stream",
+        "Content-Type": request.content_type or "application/octet-stream",
         "X-Fc-Request-Id": request.request_id,
         "X-Fc-Invocation-Type": request.invocation_type,
         "X-Fcdash-Attempt": str(request.attempt_number),
@@ -93,6 +93,7 @@ def invoke_http(request: InvokeRequest) -> InvokeResult:
         body=body,
         error_message=error_message(response.status_code, error_type, body),
         duration_ms=elapsed_ms(),
+        content_type=response.headers.get("Content-Type", ""),
     )
 
 

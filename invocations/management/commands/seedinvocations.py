@@ -111,6 +111,8 @@ class Command(BaseCommand):
             first_failure_at=created_at if codes[0] != 200 else None,
             policy=policy.PolicyConfig().to_dict(),
             memory_mb=function.memory_mb,
+            endpoint_url=function.endpoint_url,
+            timeout_s=function.timeout_s,
             outcome=policy.classify(last_status_code, last_header),
             last_status_code=last_status_code,
             billed_attempts=billed,
