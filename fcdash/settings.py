@@ -141,6 +141,7 @@ SPECTACULAR_SETTINGS = {
 CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="filesystem://")
 CELERY_BROKER_TRANSPORT_OPTIONS = {}
 if CELERY_BROKER_URL.startswith("filesystem://"):
+    CELERY_BROKER_TRANSPORT = "fcdash.broker:Transport"
     BROKER_DIR = VAR_DIR / "broker"
     for folder in ("processed", "control"):
         (BROKER_DIR / folder).mkdir(parents=True, exist_ok=True)
