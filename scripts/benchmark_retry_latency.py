@@ -2,7 +2,7 @@
 
 Usage:
     .venv/bin/python scripts/benchmark_retry_latency.py [--broker embedded|redis]
-        [--invocations 20]
+        [--invocations 20] [--spacing 0.05]
 
 `embedded` runs on a fresh SQLite file and kombu's filesystem broker in a
 temporary folder (the `make run` defaults); `redis` runs on PostgreSQL and
@@ -54,6 +54,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--broker", choices=["embedded", "redis"], default="embedded")
     parser.add_argument("--invocations", type=int, default=20)
+    parser.add_argument(
+        "--spacing",
+        type=float,
+        default=0.05,
+        help="seconds between two accepted invocations; 0 sends a burst",
+    )
     args = parser.parse_args()
 
     var_dir = Path(tempfile.mkdtemp(prefix="fcdash-benchmark-"))
@@ -97,7 +103,7 @@ def main() -> None:
         request_ids = []
         for _ in range(args.invocations):
             request_ids.append(engine.accept_async(function, b"{}").request_id)
-            time.sleep(0.05)
+            time.sleep(args.spacing)
 
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:

@@ -2,7 +2,6 @@
 
 import threading
 
-import pytest
 from kombu import Connection, Exchange, Queue
 
 MESSAGES_PER_WRITER = 300
