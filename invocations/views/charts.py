@@ -63,6 +63,22 @@ def nice_maximum(value: int) -> int:
     return 10 * magnitude
 
 
+# Steps for an axis maximum with headroom. They are finer than 1, 2 and 5,
+# so that from 3 up the headroom stays under half the value.
+HEADROOM_STEPS = (1, 1.2, 1.5, 2, 2.5, 3, 4, 5, 6, 8)
+
+
+def headroom_maximum(value: int) -> int:
+    """Round a count up to a whole-number step at least 10% and 1 above it."""
+    target = max(value * 1.1, value + 1)
+    magnitude = 10 ** math.floor(math.log10(target))
+    for factor in HEADROOM_STEPS:
+        step = factor * magnitude
+        if step >= target and step == int(step):
+            return int(step)
+    return 10 * magnitude
+
+
 def hourly_outcome_chart(first_hour: datetime, hours: int, counts: list[dict]) -> Chart:
     """Lay out `counts` rows of {"hour", "outcome", "count"} as stacked bars."""
     by_hour = [dict.fromkeys(OUTCOME_GROUPS, 0) for _ in range(hours)]
@@ -211,8 +227,11 @@ def daily_billing_chart(
 
 
 # The quota chart: running attempts above, 429 responses in a strip below.
+# The 44 units between the two plots hold the upper plot's "0", the lower
+# plot's caption and its maximum label, one above the other.
 RUNNING_HEIGHT = 120
-THROTTLED_TOP = PLOT_TOP + RUNNING_HEIGHT + 24
+THROTTLED_TOP = PLOT_TOP + RUNNING_HEIGHT + 44
+THROTTLED_CAPTION_Y = THROTTLED_TOP - 18
 THROTTLED_HEIGHT = 48
 MINUTE_BAR_GAP = 2
 # Minutes between two labels on the time axis.
@@ -281,10 +300,11 @@ def quota_chart(
     """Lay out one region's running attempts and 429 responses per minute.
 
     `running` and `throttled` have one count per minute from `first_minute`.
-    The running scale leaves room above the quota, so its line is never drawn
-    on the frame of the plot.
+    The running scale reaches the higher of the peak and the quota plus
+    headroom, so the quota line is never drawn on the frame of the plot and
+    small counts against a large quota still show.
     """
-    running_max = nice_maximum(max(max(running, default=0), quota + 1))
+    running_max = headroom_maximum(max(max(running, default=0), quota))
     throttled_max = nice_maximum(max(throttled, default=0))
     running_bottom = PLOT_TOP + RUNNING_HEIGHT
     throttled_bottom = THROTTLED_TOP + THROTTLED_HEIGHT
@@ -339,7 +359,7 @@ def quota_chart(
         # ones most likely to have bars that reach the quota.
         quota_label=Label(x=PLOT_LEFT + 4, y=quota_y - 4, text=f"quota {quota}"),
         throttled_title=Label(
-            x=PLOT_LEFT + 4, y=THROTTLED_TOP - 6, text="429 responses per minute"
+            x=PLOT_LEFT + 4, y=THROTTLED_CAPTION_Y, text="429 responses per minute"
         ),
         count_labels=count_labels,
         minute_labels=minute_labels,

@@ -8,7 +8,7 @@ from django.utils.http import urlencode
 
 from .. import policy
 from ..filters import InvocationFilter
-from ..models import MOVING_STATUSES, Function, Invocation
+from ..models import MOVING_STATUSES, Function, Invocation, InvocationType, Status
 from ..roles import OPERATE_PERMISSION
 from .access import login_required
 from .bulk import filter_values
@@ -33,8 +33,15 @@ def history_filter(data) -> InvocationFilter:
     }
     for name, label in labels.items():
         fields[name].label = label
-    for name in ("status", "invocation_type"):
-        fields[name].choices = [("", "Any"), *fields[name].choices[1:]]
+    # django-filter's ChoiceField puts its empty_label in front of the choices.
+    # Setting the choices again hands the new label to the select widget too.
+    select_choices = {
+        "status": Status.choices,
+        "invocation_type": InvocationType.choices,
+    }
+    for name, choices in select_choices.items():
+        fields[name].empty_label = "Any"
+        fields[name].choices = choices
 
     function_names = Function.objects.values_list("name", flat=True)
     fields["function"].widget = forms.Select(

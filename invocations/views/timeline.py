@@ -14,8 +14,12 @@ from .display import (
     short_duration,
 )
 
-# Size of the SVG in user units. The SVG scales to the page width.
-SVG_WIDTH = 800
+# Size of the SVG in user units. The SVG scales to the page width. A scheduled
+# next attempt ends the time axis, so the margin right of the axis keeps its
+# dashed line, and a tick label at the axis end, clear of the frame.
+AXIS_WIDTH = 800
+RIGHT_MARGIN = 20
+SVG_WIDTH = AXIS_WIDTH + RIGHT_MARGIN
 SVG_HEIGHT = 64
 BAR_Y = 8
 BAR_HEIGHT = 24
@@ -83,6 +87,7 @@ class Timeline:
     next_attempt_x: float | None
     span_label: str
     width: int = SVG_WIDTH
+    axis_width: int = AXIS_WIDTH
     height: int = SVG_HEIGHT
     bar_y: int = BAR_Y
     bar_height: int = BAR_HEIGHT
@@ -146,7 +151,7 @@ def build_timeline(
     if next_attempt_at is not None:
         end = max(end, next_attempt_at)
     span_s = max((end - origin).total_seconds(), 0.001)
-    scale = SVG_WIDTH / span_s
+    scale = AXIS_WIDTH / span_s
 
     def x_of(moment: datetime) -> float:
         return round((moment - origin).total_seconds() * scale, 2)
@@ -175,7 +180,7 @@ def build_timeline(
         )
         bars.append(
             Bar(
-                x=min(start_x, SVG_WIDTH - width),
+                x=min(start_x, AXIS_WIDTH - width),
                 width=round(width, 2),
                 css_class=f"outcome-{outcome_group(attempt.outcome)}",
                 title=f"Attempt {attempt.number} ({attempt.trigger}): {result}, "
