@@ -357,7 +357,13 @@ def fill_attempt(
 ) -> None:
     billed = policy.is_billed(outcome)
     attempt.ended_at = ended_at
-    attempt.duration_ms = result.duration_ms
+    # duration_ms spans started_at to ended_at, so it agrees with the
+    # timestamps; only the function call itself, as the invoker timed it,
+    # is billed.
+    attempt.duration_ms = max(
+        result.duration_ms,
+        round((ended_at - attempt.started_at).total_seconds() * 1000),
+    )
     attempt.status_code = result.status_code
     attempt.error_type = policy.error_type_for(outcome, result.error_type_header) or ""
     attempt.error_message = result.error_message
@@ -392,8 +398,9 @@ def move_on(
     """Set the invocation's next status after an attempt ended."""
     succeeded = outcome is policy.Outcome.SUCCESS
     if invocation.status == Status.STOPPING:
-        status = Status.SUCCEEDED if succeeded else Status.STOPPED
-        finish(invocation, status, "stopped", ended_at)
+        # The operator's stop wins even over a successful last attempt; the
+        # attempt itself still shows its outcome.
+        finish(invocation, Status.STOPPED, "stopped", ended_at)
         return
     if attempt.trigger == Trigger.MANUAL:
         # A manual retry never starts an automatic chain.
@@ -479,6 +486,11 @@ def request_retry(invocation: Invocation, user, *, audited: bool = True) -> str:
     with transaction.atomic():
         invocation = Invocation.objects.select_for_update().get(pk=invocation.pk)
         if invocation.status == Status.RETRYING:
+            if invocation.next_attempt_at and invocation.next_attempt_at <= now:
+                raise ActionConflict(
+                    f"Invocation {invocation.request_id}'s next attempt is already "
+                    "due and starting; wait for it to finish."
+                )
             action = "retry_now"
         elif (
             invocation.status in FINAL_STATUSES and invocation.status != Status.INVALID
@@ -511,6 +523,11 @@ def request_stop(invocation: Invocation, user, *, audited: bool = True) -> str:
     now = timezone.now()
     with transaction.atomic():
         invocation = Invocation.objects.select_for_update().get(pk=invocation.pk)
+        if invocation.invocation_type == InvocationType.SYNC:
+            raise ActionConflict(
+                f"Invocation {invocation.request_id} is Sync: its caller owns it, "
+                "so it cannot be stopped. Sync invocations end Succeeded or Failed."
+            )
         if invocation.status in WAITING_STATUSES:
             finish(invocation, Status.STOPPED, "stopped", now)
         elif invocation.status == Status.RUNNING:

@@ -298,7 +298,11 @@ def classify(
 def error_type_for(outcome: Outcome, error_type_header: str | None) -> str | None:
     """Return the error type to record for an attempt with this outcome."""
     if outcome is Outcome.FUNCTION_ERROR:
-        return error_type_header
+        # Only FC's two function error types are recorded as sent; any other
+        # X-Fc-Error-Type value still marks a function error.
+        if error_type_header in FUNCTION_ERROR_TYPES:
+            return error_type_header
+        return str(ErrorType.UNHANDLED)
     row = ROWS_BY_OUTCOME[outcome]
     return str(row.error_type) if row.error_type else None
 

@@ -396,3 +396,43 @@ def test_content_type_forwarded(make_function):
     )
     assert invocation.content_type == "application/json"
     assert result.content_type.startswith("application/json")
+
+
+def test_stop_wins_over_successful_attempt(make_function, operator):
+    function = make_function(behaviour="ok")
+    invocation = engine.accept_async(function, b"{}")
+    attempt = engine.claim_attempt(invocation.pk, 1)
+    assert engine.request_stop(invocation, operator) == Status.STOPPING
+    engine.record_result(attempt.pk, engine.execute(attempt))
+    invocation.refresh_from_db()
+    attempt.refresh_from_db()
+    assert invocation.status == Status.STOPPED
+    assert attempt.status_code == 200
+
+
+def test_stop_sync_conflicts(make_function, operator):
+    function = make_function(behaviour="error")
+    invocation, _ = engine.run_sync(function, b"{}")
+    engine.request_retry(invocation, operator)
+    with pytest.raises(engine.ActionConflict, match="Sync"):
+        engine.request_stop(invocation, operator)
+    invocation.refresh_from_db()
+    assert invocation.status == Status.ENQUEUED
+
+
+def test_retry_now_twice_conflicts(make_function, operator):
+    function = make_function(behaviour="sequence?codes=503,200")
+    invocation = run_next(engine.accept_async(function, b"{}"))
+    engine.request_retry(invocation, operator)
+    with pytest.raises(engine.ActionConflict, match="already due"):
+        engine.request_retry(invocation, operator)
+    assert AuditEvent.objects.filter(action="retry_now").count() == 1
+
+
+def test_duration_matches_timestamps(make_function):
+    function = make_function(behaviour="slow?ms=300")
+    invocation = run_next(engine.accept_async(function, b"{}"))
+    attempt = invocation.attempts.get()
+    wall_ms = (attempt.ended_at - attempt.started_at).total_seconds() * 1000
+    assert abs(attempt.duration_ms - wall_ms) <= 1
+    assert 300 <= attempt.billed_duration_ms <= attempt.duration_ms

@@ -84,6 +84,13 @@ def test_error_type_recorded():
     assert error_type_for(Outcome.SUCCESS, None) is None
 
 
+def test_unknown_error_type_header_is_unhandled():
+    assert classify(200, "<b>Oops</b>") is Outcome.FUNCTION_ERROR
+    assert error_type_for(Outcome.FUNCTION_ERROR, "<b>Oops</b>") == (
+        "UnhandledInvocationError"
+    )
+
+
 @pytest.mark.parametrize(
     ("retry_number", "delay"),
     [(1, 0.5), (2, 1.0), (3, 2.0), (4, 4.0), (5, 8.0), (15, 8192.0), (16, 16384.0)],

@@ -8,7 +8,7 @@ import time
 
 import httpx
 
-from ..policy import Outcome
+from ..policy import FUNCTION_ERROR_TYPES, Outcome
 from .base import InvokeRequest, InvokeResult
 
 logger = logging.getLogger(__name__)
@@ -111,11 +111,14 @@ def invoke_http(request: InvokeRequest) -> InvokeResult:
         return failed(Outcome.CONNECTION_FAILED, f"{type(error).__name__}: {error}")
 
     error_type = response.headers.get("X-Fc-Error-Type") or None
+    message = error_message(response.status_code, error_type, body)
+    if error_type and error_type not in FUNCTION_ERROR_TYPES:
+        message = f"Unknown X-Fc-Error-Type {error_type[:100]!r}: {message}"
     return InvokeResult(
         status_code=response.status_code,
         error_type_header=error_type,
         body=body,
-        error_message=error_message(response.status_code, error_type, body),
+        error_message=message[:MAX_ERROR_MESSAGE_CHARS],
         duration_ms=elapsed_ms(),
         content_type=response.headers.get("Content-Type", ""),
     )
