@@ -1,10 +1,11 @@
-"""kombu's filesystem transport, with each message written atomically.
+"""kombu's filesystem transport, with each file created atomically.
 
 kombu 5.x's filesystem reader moves a message file away without taking the
-writer's lock, so it can read a file whose writer has only created it. The
-JSON decode error then stops the Celery worker. Here each message is written
-under a temporary name that the reader ignores and renamed into place, so a
-reader sees either no file or the whole message.
+writer's lock, so it can read a file whose writer has only created it. It
+also creates an exchange's table file empty before it locks it. Either JSON
+decode error stops the Celery worker. Here each new file is written under a
+temporary name that readers ignore and then linked or renamed into place, so
+a reader sees either no file or a whole one.
 """
 
 import os
@@ -31,6 +32,26 @@ class Channel(filesystem.Channel):
             raise filesystem.ChannelError(
                 f"Cannot add file {final!r} to directory"
             ) from error
+
+    def _queue_bind(self, exchange, routing_key, pattern, queue):
+        table = self._exchange_file(exchange)
+        if not table.exists():
+            self.control_folder.mkdir(exist_ok=True)
+            temporary = table.with_name(f"writing-{uuid.uuid4()}.tmp")
+            binding = filesystem.exchange_queue_t(
+                routing_key or "", pattern or "", queue or ""
+            )
+            temporary.write_text(dumps([binding]))
+            try:
+                # link() fails if another process created the table first.
+                os.link(temporary, table)
+            except FileExistsError:
+                pass
+            finally:
+                temporary.unlink()
+        # The table exists now, so kombu takes its locked update path, which
+        # adds the binding only if another process's table lacks it.
+        super()._queue_bind(exchange, routing_key, pattern, queue)
 
 
 class Transport(filesystem.Transport):

@@ -37,7 +37,14 @@ def selection(bulk: BulkAction) -> QuerySet:
     invocations = Invocation.objects.filter(created_at__lte=bulk.snapshot_at)
     if bulk.request_ids:
         return invocations.filter(request_id__in=bulk.request_ids)
-    return InvocationFilter(bulk.filters, queryset=invocations).qs
+    filterset = InvocationFilter(bulk.filters, queryset=invocations)
+    if not filterset.is_valid():
+        # django-filter drops invalid fields, which would widen the selection.
+        logger.warning(
+            "Bulk action id=%s has invalid filters; it selects nothing", bulk.pk
+        )
+        return invocations.none()
+    return filterset.qs
 
 
 def create_bulk_action(

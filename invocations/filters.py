@@ -1,18 +1,21 @@
-"""The invocation history filters, shared by the pages and the API."""
+"""Query filters for the invocation history (pages and API) and alerts (API)."""
 
 import django_filters
 from django.db.models import Exists, OuterRef, Q
 
-from .models import Attempt, Invocation, InvocationType, Status
+from .models import AlertKind, Attempt, Invocation, InvocationType, QuotaAlert, Status
+from .validators import validate_error_type, validate_region
 
 
 class InvocationFilter(django_filters.FilterSet):
     function = django_filters.CharFilter(field_name="function__name")
-    region = django_filters.CharFilter()
+    region = django_filters.CharFilter(validators=[validate_region])
     status = django_filters.ChoiceFilter(choices=Status.choices)
     invocation_type = django_filters.ChoiceFilter(choices=InvocationType.choices)
     error_type = django_filters.CharFilter(
-        method="filter_error_type", label="Error type (any attempt)"
+        method="filter_error_type",
+        label="Error type (any attempt)",
+        validators=[validate_error_type],
     )
     billed = django_filters.ChoiceFilter(
         choices=[("true", "yes"), ("false", "no")],
@@ -42,3 +45,12 @@ class InvocationFilter(django_filters.FilterSet):
     def filter_id(self, queryset, name, value):
         value = value.strip()
         return queryset.filter(Q(request_id=value) | Q(task_id=value))
+
+
+class QuotaAlertFilter(django_filters.FilterSet):
+    region = django_filters.CharFilter(validators=[validate_region])
+    kind = django_filters.ChoiceFilter(choices=AlertKind.choices)
+
+    class Meta:
+        model = QuotaAlert
+        fields = []

@@ -7,6 +7,8 @@ from urllib.parse import urlsplit
 
 from django.core.exceptions import ValidationError
 
+from .policy import ErrorType
+
 FUNCTION_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]{0,63}$")
 REGION_RE = re.compile(r"^[a-z][a-z0-9-]{0,63}$")
 # FC's rule for X-Fc-Async-Task-Id.
@@ -22,6 +24,9 @@ METADATA_ADDRESSES = frozenset(
         "fd00:ec2::254",  # AWS over IPv6
     )
 )
+# IPv6 ranges whose last 32 bits are an IPv4 address (RFC 6052, RFC 4291).
+NAT64_NETWORK = ipaddress.IPv6Network("64:ff9b::/96")
+IPV4_COMPATIBLE_NETWORK = ipaddress.IPv6Network("::/96")
 METADATA_HOSTNAMES = frozenset(
     {"metadata", "metadata.google.internal", "metadata.azure.internal"}
 )
@@ -43,6 +48,12 @@ def validate_region(value: str) -> None:
         )
 
 
+def validate_error_type(value: str) -> None:
+    if value not in {kind.value for kind in ErrorType}:
+        choices = ", ".join(ErrorType)
+        raise ValidationError(f"Invalid error type {value!r}: use one of {choices}.")
+
+
 def validate_task_id(value: str) -> None:
     if not TASK_ID_RE.match(value):
         raise ValidationError(
@@ -51,13 +62,39 @@ def validate_task_id(value: str) -> None:
         )
 
 
+def embedded_ipv4(address: ipaddress.IPv6Address) -> ipaddress.IPv4Address | None:
+    """Return the IPv4 address that an IPv6 address carries, if it carries one.
+
+    Covers IPv4-mapped (::ffff:0:0/96), NAT64 (64:ff9b::/96),
+    IPv4-compatible (::/96 except :: and ::1) and 6to4 (2002::/16) addresses.
+    A network that routes these forms may deliver a request to the embedded
+    IPv4 address.
+    """
+    if address.ipv4_mapped is not None:
+        return address.ipv4_mapped
+    if address.sixtofour is not None:
+        return address.sixtofour
+    low_32_bits = ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)
+    if address in NAT64_NETWORK:
+        return low_32_bits
+    if address in IPV4_COMPATIBLE_NETWORK and int(address) > 1:
+        return low_32_bits
+    return None
+
+
 def is_forbidden_address(
     address: ipaddress.IPv4Address | ipaddress.IPv6Address,
 ) -> bool:
-    """Return True for link-local and cloud metadata addresses."""
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped:
-        address = address.ipv4_mapped
-    return address.is_link_local or address in METADATA_ADDRESSES
+    """Return True for link-local and cloud metadata addresses.
+
+    An IPv6 address that embeds an IPv4 address is judged by both.
+    """
+    if address.is_link_local or address in METADATA_ADDRESSES:
+        return True
+    if isinstance(address, ipaddress.IPv6Address):
+        ipv4 = embedded_ipv4(address)
+        return ipv4 is not None and is_forbidden_address(ipv4)
+    return False
 
 
 def parse_ip_address(host: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:

@@ -3,11 +3,12 @@
 import re
 
 import pytest
-from django.core.management import call_command
+from django.contrib.auth.models import User
+from django.core.management import CommandError, call_command
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
-from invocations.models import Function, Invocation
+from invocations.models import AlertKind, Function, Invocation, QuotaAlert
 
 from .conftest import token_client
 
@@ -80,6 +81,12 @@ def test_function_defaults(api):
         ("endpoint_url", "http://metadata.google.internal/computeMetadata/v1/"),
         ("endpoint_url", "http://[fe80::1]/fn"),
         ("endpoint_url", "http://[::ffff:169.254.169.254]/"),
+        ("endpoint_url", "http://[64:ff9b::a9fe:a9fe]/"),
+        ("endpoint_url", "http://[64:ff9b::100.100.100.200]/"),
+        ("endpoint_url", "http://[::169.254.169.254]/"),
+        ("endpoint_url", "http://[::a9fe:1]/"),
+        ("endpoint_url", "http://[2002:a9fe:a9fe::]/"),
+        ("endpoint_url", "http://[2002:6464:64c8::1]/"),
         ("endpoint_url", "http://2852039166/latest/meta-data/"),
         ("endpoint_url", "http://0xA9FEA9FE/"),
         ("endpoint_url", "http://0251.0376.0251.0376/"),
@@ -95,6 +102,23 @@ def test_create_function_rejects_bad_field(api, field, value):
     assert response.status_code == 400
     assert field in response.json()
     assert not Function.objects.exists()
+
+
+@pytest.mark.parametrize(
+    "endpoint_url",
+    [
+        "http://[::1]:9100/fn",
+        "http://[64:ff9b::a00:1]/fn",
+        "http://[::a00:1]/fn",
+        "http://[2002:a00:1::]/fn",
+        "http://[2001:db8::1]/fn",
+    ],
+)
+def test_create_function_accepts_ipv6_endpoint(api, endpoint_url):
+    response = api.post(
+        "/api/functions/", function_body(endpoint_url=endpoint_url), format="json"
+    )
+    assert response.status_code == 201, response.content
 
 
 def test_create_function_malformed_json(api):
@@ -416,3 +440,44 @@ def test_createapitoken_token_authenticates(db, capsys):
     client = APIClient()
     client.credentials(HTTP_AUTHORIZATION=f"Token {key}")
     assert client.get("/api/invocations/").status_code == 200
+
+
+@pytest.mark.parametrize("username", ["bad user!", "semi;colon", "x" * 151, ""])
+def test_createapitoken_rejects_invalid_username(db, username):
+    with pytest.raises(CommandError, match="Invalid username") as error:
+        call_command("createapitoken", username)
+    assert repr(username) in str(error.value)
+    assert not User.objects.exists()
+
+
+def test_createapitoken_existing_user_keeps_role(viewer, capsys):
+    call_command("createapitoken", viewer.username, "--role", "admin")
+    output = capsys.readouterr()
+    assert output.out.strip() == Token.objects.get(user=viewer).key
+    assert "--role admin applies only to users that this command creates" in (
+        output.err
+    )
+    assert [group.name for group in viewer.groups.all()] == ["viewer"]
+
+
+def test_createapitoken_existing_user_without_role(viewer, capsys):
+    call_command("createapitoken", viewer.username)
+    assert capsys.readouterr().err == ""
+
+
+def test_createapitoken_new_user_defaults_to_admin(db, capsys):
+    call_command("createapitoken", "script")
+    assert "role admin" in capsys.readouterr().err
+    user = User.objects.get(username="script")
+    assert [group.name for group in user.groups.all()] == ["admin"]
+
+
+def test_acknowledge_needs_operator(viewer):
+    alert = QuotaAlert.objects.create(
+        region="cn-hangzhou", kind=AlertKind.THROTTLING, quota=100
+    )
+    response = token_client(viewer).post(f"/api/alerts/{alert.pk}/acknowledge")
+    assert response.status_code == 403
+    assert response.json()["detail"] == "Acknowledging alerts needs the operator role."
+    alert.refresh_from_db()
+    assert alert.acknowledged_at is None

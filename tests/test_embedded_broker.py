@@ -52,6 +52,15 @@ def exchange_messages(tmp_path, transport: str) -> list[int]:
                 received.append(message.payload["number"])
                 message.ack()
 
+    # Declare the queue once first, as a worker does when it starts: kombu
+    # records a binding in memory before it writes the exchange table, so
+    # threads of one process that declare at the same moment can publish
+    # before the table names the queue.
+    with Connection(
+        "filesystem://", transport=transport, transport_options=options
+    ) as connection:
+        queue(connection.default_channel).declare()
+
     reader = threading.Thread(target=read)
     reader.start()
     writers = [

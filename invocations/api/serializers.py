@@ -3,7 +3,17 @@ from datetime import UTC
 from django.db import models
 from rest_framework import serializers
 
-from ..models import Attempt, BulkAction, Function, Invocation, QuotaAlert
+from ..bulk import MAX_REQUEST_IDS
+from ..models import (
+    Attempt,
+    BulkAction,
+    Function,
+    Invocation,
+    InvocationType,
+    QuotaAlert,
+    Status,
+)
+from ..policy import ErrorType
 
 
 class UTCDateTimeField(serializers.DateTimeField):
@@ -176,3 +186,72 @@ class BulkActionSerializer(BaseModelSerializer):
             "created_at",
             "finished_at",
         ]
+
+
+# The serializers below only describe requests and responses in the OpenAPI
+# schema. The views build those responses and validate those requests themselves.
+
+
+class ErrorSerializer(serializers.Serializer):
+    detail = serializers.CharField(help_text="What failed and what to do about it.")
+
+
+class AsyncAcceptedSerializer(serializers.Serializer):
+    request_id = serializers.CharField()
+    status = serializers.ChoiceField(choices=Status.choices)
+
+
+class InvocationActionSerializer(serializers.Serializer):
+    request_id = serializers.CharField()
+    # A CharField, because an enum here would clash in the schema with the
+    # enum of BulkAction.action, which has the same field name.
+    action = serializers.CharField(
+        help_text=(
+            "manual_retry starts a new attempt of a finished invocation, "
+            "retry_now runs a scheduled retry at once, stop ends the retries."
+        ),
+    )
+    status = serializers.ChoiceField(
+        choices=Status.choices, help_text="The invocation's status after the action."
+    )
+
+
+class BulkFiltersSerializer(serializers.Serializer):
+    """The filters of GET /api/invocations/, as an object."""
+
+    function = serializers.CharField(required=False)
+    region = serializers.CharField(required=False)
+    status = serializers.ChoiceField(choices=Status.choices, required=False)
+    invocation_type = serializers.ChoiceField(
+        choices=InvocationType.choices, required=False
+    )
+    error_type = serializers.ChoiceField(
+        choices=[kind.value for kind in ErrorType],
+        required=False,
+        help_text="An error type of any attempt.",
+    )
+    billed = serializers.ChoiceField(
+        choices=["true", "false"],
+        required=False,
+        help_text="Whether the invocation has a billed attempt.",
+    )
+    since = serializers.DateTimeField(required=False)
+    until = serializers.DateTimeField(required=False)
+    q = serializers.CharField(required=False, help_text="A request id or task id.")
+    min_attempts = serializers.IntegerField(
+        required=False, help_text="Only invocations with more than this many attempts."
+    )
+
+
+class BulkActionRequestSerializer(serializers.Serializer):
+    action = serializers.ChoiceField(choices=BulkAction.Action.choices)
+    request_ids = serializers.ListField(
+        child=serializers.CharField(),
+        required=False,
+        max_length=MAX_REQUEST_IDS,
+        help_text="The invocations to act on. Send either request_ids or filters.",
+    )
+    filters = BulkFiltersSerializer(
+        required=False,
+        help_text="Act on every invocation that these filters match.",
+    )

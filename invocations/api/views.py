@@ -2,19 +2,21 @@ import json
 import logging
 
 from django.core.exceptions import RequestDataTooBig
+from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db.models import Prefetch
 from django.http import HttpResponse
 from django.utils import timezone
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import mixins, permissions, status, viewsets
 from rest_framework.decorators import action
-from rest_framework.exceptions import NotFound
+from rest_framework.exceptions import APIException, NotFound, ValidationError
 from rest_framework.pagination import CursorPagination
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from .. import bulk, engine, policy
-from ..filters import InvocationFilter
+from ..filters import InvocationFilter, QuotaAlertFilter
 from ..models import (
     Attempt,
     BulkAction,
@@ -24,9 +26,14 @@ from ..models import (
     QuotaAlert,
 )
 from ..roles import OPERATE_PERMISSION
+from ..validators import TASK_ID_RE
 from .serializers import (
+    AsyncAcceptedSerializer,
+    BulkActionRequestSerializer,
     BulkActionSerializer,
+    ErrorSerializer,
     FunctionSerializer,
+    InvocationActionSerializer,
     InvocationDetailSerializer,
     InvocationSerializer,
     QuotaAlertSerializer,
@@ -35,25 +42,104 @@ from .serializers import (
 logger = logging.getLogger(__name__)
 
 
-class NewestFirstPagination(CursorPagination):
+ACKNOWLEDGE_PERMISSION = "invocations.change_quotaalert"
+ERROR_RESPONSE = OpenApiResponse(ErrorSerializer)
+
+
+class CheckedCursorPagination(CursorPagination):
+    """Cursor pages that return 400 for an invalid `cursor` or `limit`.
+
+    DRF's CursorPagination returns 404 for an invalid cursor and ignores an
+    invalid limit.
+    """
+
+    page_size = 50
+    page_size_query_param = "limit"
+    max_page_size = 500
+
+    def get_page_size(self, request):
+        text = request.query_params.get(self.page_size_query_param, "")
+        if text == "":
+            return self.page_size
+        try:
+            size = int(text)
+        except ValueError:
+            size = None
+        if size is None or not 1 <= size <= self.max_page_size:
+            message = (
+                f"Invalid limit {text!r}: use a whole number from 1 to "
+                f"{self.max_page_size}."
+            )
+            raise ValidationError({"limit": [message]})
+        return size
+
+    def paginate_queryset(self, queryset, request, view=None):
+        try:
+            return super().paginate_queryset(queryset, request, view)
+        except (NotFound, DjangoValidationError):
+            # NotFound comes from decode_cursor. A cursor that decodes but
+            # whose position is not a valid value fails when it is filtered on.
+            raise invalid_cursor(request) from None
+
+
+def invalid_cursor(request) -> ValidationError:
+    text = request.query_params.get("cursor", "")
+    message = (
+        f"Invalid cursor {text[:100]!r}. Start from the first page, without a "
+        "cursor, and follow the next and previous links."
+    )
+    return ValidationError({"cursor": [message]})
+
+
+class NewestFirstPagination(CheckedCursorPagination):
     ordering = ("-created_at", "-id")
-    page_size = 50
-    page_size_query_param = "limit"
-    max_page_size = 500
 
 
-class AlertPagination(CursorPagination):
+class AlertPagination(CheckedCursorPagination):
     ordering = ("-opened_at", "-id")
-    page_size = 50
-    page_size_query_param = "limit"
-    max_page_size = 500
 
 
 class IsOperator(permissions.BasePermission):
+    """The operator role, which admins have as well."""
+
+    permission = OPERATE_PERMISSION
     message = "Retry and stop need the operator role."
 
     def has_permission(self, request, view):
-        return request.user.has_perm(OPERATE_PERMISSION)
+        return request.user.has_perm(self.permission)
+
+
+class CanInvoke(IsOperator):
+    message = "Invoking functions needs the operator role."
+
+
+class CanAcknowledgeAlerts(IsOperator):
+    permission = ACKNOWLEDGE_PERMISSION
+    message = "Acknowledging alerts needs the operator role."
+
+
+class LengthRequired(APIException):
+    status_code = status.HTTP_411_LENGTH_REQUIRED
+    default_detail = (
+        "Chunked transfer encoding is not supported. Send the payload with a "
+        "Content-Length header."
+    )
+    default_code = "length_required"
+
+
+class ContentLengthRequiredMixin:
+    """Reject a request body sent with Transfer-Encoding, with 411.
+
+    Django reads exactly CONTENT_LENGTH bytes of a body, so it would take a
+    chunked body, which comes without Content-Length, for an empty one.
+    """
+
+    def initial(self, request, *args, **kwargs):
+        super().initial(request, *args, **kwargs)
+        if request.method in ("POST", "PUT", "PATCH") and request.META.get(
+            "HTTP_TRANSFER_ENCODING"
+        ):
+            raise LengthRequired()
 
 
 class FunctionWritePermission(permissions.BasePermission):
@@ -67,6 +153,7 @@ class FunctionWritePermission(permissions.BasePermission):
 
 
 class FunctionViewSet(
+    ContentLengthRequiredMixin,
     mixins.CreateModelMixin,
     mixins.ListModelMixin,
     mixins.RetrieveModelMixin,
@@ -92,12 +179,77 @@ class FunctionViewSet(
         return function
 
 
-class InvokeFunctionView(APIView):
+class InvokeFunctionView(ContentLengthRequiredMixin, APIView):
     """Invoke a function: Sync runs now, Async returns 202 and runs in a worker."""
 
     parser_classes = []
+    permission_classes = [permissions.IsAuthenticated, CanInvoke]
 
-    @extend_schema(request=bytes, responses={202: None, 200: bytes})
+    @extend_schema(
+        summary="Invoke a function",
+        parameters=[
+            OpenApiParameter(
+                "X-Fc-Invocation-Type",
+                str,
+                OpenApiParameter.HEADER,
+                enum=["Sync", "Async"],
+                default="Sync",
+                description="Sync runs the function now and returns its response. "
+                "Async returns 202 at once and runs the function in a worker, "
+                "with retries.",
+            ),
+            OpenApiParameter(
+                "X-Fc-Async-Task-Id",
+                str,
+                OpenApiParameter.HEADER,
+                pattern=TASK_ID_RE.pattern,
+                description="Async only: a task id of the caller's choice, unique "
+                "per function. A repeated task id returns 409.",
+            ),
+            OpenApiParameter(
+                "X-Fc-Request-Id",
+                str,
+                OpenApiParameter.HEADER,
+                response=[200, 202],
+                description="The request id of the new invocation.",
+            ),
+            OpenApiParameter(
+                "X-Fc-Error-Type",
+                str,
+                OpenApiParameter.HEADER,
+                response=[200],
+                description="Set when the function or fcdash reported an error.",
+            ),
+        ],
+        request={"*/*": OpenApiTypes.BINARY},
+        responses={
+            (200, "*/*"): OpenApiResponse(
+                OpenApiTypes.BINARY,
+                description="Sync: the function's own status, body and Content-Type.",
+            ),
+            202: OpenApiResponse(
+                AsyncAcceptedSerializer, description="Async: the invocation is stored."
+            ),
+            400: ERROR_RESPONSE,
+            403: ERROR_RESPONSE,
+            404: ERROR_RESPONSE,
+            409: OpenApiResponse(
+                ErrorSerializer, description="The async task id was already used."
+            ),
+            411: OpenApiResponse(
+                ErrorSerializer, description="The body was sent without Content-Length."
+            ),
+            413: OpenApiResponse(
+                ErrorSerializer, description="The payload exceeds the size limit."
+            ),
+            502: OpenApiResponse(
+                ErrorSerializer, description="Sync: the function sent no HTTP response."
+            ),
+            504: OpenApiResponse(
+                ErrorSerializer, description="Sync: the function timed out."
+            ),
+        },
+    )
     def post(self, request, name):
         function = Function.objects.filter(name=name).first()
         if function is None:
@@ -106,6 +258,7 @@ class InvokeFunctionView(APIView):
             )
         invocation_type = request.headers.get("X-Fc-Invocation-Type", "Sync")
         task_id = request.headers.get("X-Fc-Async-Task-Id")
+        content_type = request.META.get("CONTENT_TYPE", "")
         try:
             payload = request._request.body
         except RequestDataTooBig:
@@ -117,14 +270,18 @@ class InvokeFunctionView(APIView):
         try:
             engine.validate_invocation_type(invocation_type)
             if invocation_type == "Async":
-                invocation = engine.accept_async(function, payload, task_id)
+                invocation = engine.accept_async(
+                    function, payload, task_id, content_type=content_type
+                )
                 response = Response(
                     {"request_id": invocation.request_id, "status": invocation.status},
                     status=status.HTTP_202_ACCEPTED,
                 )
                 response["X-Fc-Request-Id"] = invocation.request_id
                 return response
-            invocation, result = engine.run_sync(function, payload, task_id)
+            invocation, result = engine.run_sync(
+                function, payload, task_id, content_type=content_type
+            )
         except engine.InvocationRejected as error:
             return Response({"detail": error.message}, status=error.status)
         return sync_response(invocation, result)
@@ -136,8 +293,11 @@ def sync_response(invocation: Invocation, result) -> HttpResponse:
         response = HttpResponse(
             result.body,
             status=result.status_code,
-            content_type="application/octet-stream",
+            content_type=result.content_type or "application/octet-stream",
         )
+        # The body is the function's, so a browser must not run it as
+        # fcdash's own page, whatever its Content-Type.
+        response["Content-Security-Policy"] = "sandbox; default-src 'none'"
     else:
         # No HTTP reply from the function: 504 for a timeout, else 502.
         timed_out = result.failure is policy.Outcome.FUNCTION_TIMEOUT
@@ -180,6 +340,18 @@ class InvocationViewSet(viewsets.ReadOnlyModelViewSet):
             raise NotFound(f"Invocation with request id {request_id!r} not found.")
         return invocation
 
+    @extend_schema(
+        request=None,
+        responses={
+            202: InvocationActionSerializer,
+            403: ERROR_RESPONSE,
+            404: ERROR_RESPONSE,
+            409: OpenApiResponse(
+                ErrorSerializer,
+                description="The invocation's status does not allow a retry now.",
+            ),
+        },
+    )
     @action(detail=True, methods=["post"], permission_classes=[IsOperator])
     def retry(self, request, request_id=None):
         invocation = self.get_object()
@@ -197,6 +369,17 @@ class InvocationViewSet(viewsets.ReadOnlyModelViewSet):
             status=status.HTTP_202_ACCEPTED,
         )
 
+    @extend_schema(
+        request=None,
+        responses={
+            202: InvocationActionSerializer,
+            403: ERROR_RESPONSE,
+            404: ERROR_RESPONSE,
+            409: OpenApiResponse(
+                ErrorSerializer, description="The invocation has already ended."
+            ),
+        },
+    )
     @action(detail=True, methods=["post"], permission_classes=[IsOperator])
     def stop(self, request, request_id=None):
         invocation = self.get_object()
@@ -213,10 +396,18 @@ class InvocationViewSet(viewsets.ReadOnlyModelViewSet):
 class QuotaAlertViewSet(viewsets.ReadOnlyModelViewSet):
     queryset = QuotaAlert.objects.select_related("acknowledged_by")
     serializer_class = QuotaAlertSerializer
-    filterset_fields = ["region", "kind"]
+    filterset_class = QuotaAlertFilter
     pagination_class = AlertPagination
 
-    @action(detail=True, methods=["post"], permission_classes=[IsOperator])
+    @extend_schema(
+        request=None,
+        responses={200: QuotaAlertSerializer, 403: ERROR_RESPONSE, 404: ERROR_RESPONSE},
+    )
+    @action(
+        detail=True,
+        methods=["post"],
+        permission_classes=[permissions.IsAuthenticated, CanAcknowledgeAlerts],
+    )
     def acknowledge(self, request, pk=None):
         alert = self.get_object()
         QuotaAlert.objects.filter(pk=alert.pk, acknowledged_at__isnull=True).update(
@@ -265,6 +456,17 @@ class BulkActionViewSet(viewsets.ReadOnlyModelViewSet):
     serializer_class = BulkActionSerializer
     permission_classes = [permissions.IsAuthenticated, IsOperator]
 
+    @extend_schema(
+        request=None,
+        responses={
+            200: BulkActionSerializer,
+            403: ERROR_RESPONSE,
+            404: ERROR_RESPONSE,
+            409: OpenApiResponse(
+                ErrorSerializer, description="The bulk action has already ended."
+            ),
+        },
+    )
     @action(detail=True, methods=["post"])
     def cancel(self, request, pk=None):
         bulk_action = self.get_object()
@@ -277,12 +479,22 @@ class BulkActionViewSet(viewsets.ReadOnlyModelViewSet):
         return Response(self.get_serializer(bulk_action).data)
 
 
-class CreateBulkActionView(APIView):
+class CreateBulkActionView(ContentLengthRequiredMixin, APIView):
     """Retry or stop the given request ids, or every invocation a filter matches."""
 
     permission_classes = [permissions.IsAuthenticated, IsOperator]
 
-    @extend_schema(request=None, responses=BulkActionSerializer)
+    @extend_schema(
+        request={"application/json": BulkActionRequestSerializer},
+        responses={
+            202: BulkActionSerializer,
+            400: OpenApiResponse(
+                OpenApiTypes.OBJECT,
+                description="The invalid fields, each with what to send instead.",
+            ),
+            403: ERROR_RESPONSE,
+        },
+    )
     def post(self, request):
         data = request.data if isinstance(request.data, dict) else {}
         try:

@@ -1,9 +1,9 @@
-"""The overview page: counters per time window and attempts by outcome."""
+"""The overview page: counters per time window, hourly charts and failing functions."""
 
 from datetime import datetime, timedelta
 
-from django.db.models import Count, Q
-from django.db.models.functions import TruncHour
+from django.db.models import Count, F, FloatField, Q
+from django.db.models.functions import Cast, TruncHour
 from django.shortcuts import render
 from django.utils import timezone
 
@@ -15,7 +15,7 @@ from ..models import (
     Status,
 )
 from .access import login_required
-from .charts import hourly_outcome_chart
+from .hourly_charts import hourly_billing_chart, hourly_outcome_chart
 
 WINDOWS = (
     ("hour", "Last hour", timedelta(hours=1)),
@@ -23,6 +23,9 @@ WINDOWS = (
     ("week", "Last 7 days", timedelta(days=7)),
 )
 CHART_HOURS = 24
+# The top failing functions count invocations created in this window.
+TOP_FAILING_WINDOW = timedelta(hours=24)
+TOP_FAILING_LIMIT = 5
 
 
 def invocation_counts(now: datetime) -> dict[str, dict[str, int]]:
@@ -100,30 +103,67 @@ def current_counts() -> dict[str, int]:
     )
 
 
-def hourly_outcomes(now: datetime):
-    """Count attempts per started hour and outcome over the last CHART_HOURS."""
+def hourly_attempts(now: datetime):
+    """Count attempts per started hour and outcome over the last CHART_HOURS.
+
+    Each row also counts its billed and unbilled attempts, so that one query
+    serves both hourly charts. Those counts leave out running attempts,
+    because an attempt's billing is known only once it ends.
+    """
     first_hour = now.replace(minute=0, second=0, microsecond=0) - timedelta(
         hours=CHART_HOURS - 1
     )
+    ended = Q(ended_at__isnull=False)
     counts = (
         Attempt.objects.filter(started_at__gte=first_hour)
         .annotate(hour=TruncHour("started_at"))
         .values("hour", "outcome")
-        .annotate(count=Count("pk"))
+        .annotate(
+            count=Count("pk"),
+            billed_count=Count("pk", filter=ended & Q(billed=True)),
+            unbilled_count=Count("pk", filter=ended & Q(billed=False)),
+        )
         .order_by()
     )
     return first_hour, list(counts)
 
 
+def top_failing_functions(now: datetime) -> list[dict]:
+    """Count recent invocations per function and keep the most failing, in one query.
+
+    Counts invocations created in the last TOP_FAILING_WINDOW. Each row has
+    `function_name`, `invocations`, `failed` (status Failed now) and
+    `failure_rate` (failed / invocations). Functions without a failed
+    invocation are left out. Rows are ordered by failed count, then by
+    failure rate, both descending, then by name.
+    """
+    rows = (
+        Invocation.objects.filter(created_at__gte=now - TOP_FAILING_WINDOW)
+        .values(function_name=F("function__name"))
+        .annotate(
+            invocations=Count("pk"),
+            failed=Count("pk", filter=Q(status=Status.FAILED)),
+        )
+        .filter(failed__gt=0)
+        .annotate(failure_rate=Cast("failed", FloatField()) / F("invocations"))
+        .order_by("-failed", "-failure_rate", "function_name")
+    )
+    return list(rows[:TOP_FAILING_LIMIT])
+
+
 @login_required
 def overview(request):
     now = timezone.now()
-    first_hour, counts = hourly_outcomes(now)
+    first_hour, counts = hourly_attempts(now)
     context = {
         "section": "overview",
         "now": now,
         "windows": window_rows(now),
         "current": current_counts(),
         "chart": hourly_outcome_chart(first_hour, CHART_HOURS, counts),
+        "billing_chart": hourly_billing_chart(first_hour, CHART_HOURS, counts),
+        "top_failing": top_failing_functions(now),
+        # The history's since filter for the top failing functions' links.
+        "top_failing_since": (now - TOP_FAILING_WINDOW).isoformat(),
     }
     return render(request, "invocations/overview.html", context)
