@@ -436,3 +436,16 @@ def test_duration_matches_timestamps(make_function):
     wall_ms = (attempt.ended_at - attempt.started_at).total_seconds() * 1000
     assert abs(attempt.duration_ms - wall_ms) <= 1
     assert 300 <= attempt.billed_duration_ms <= attempt.duration_ms
+
+
+def test_oversized_response_keeps_status(make_function, monkeypatch):
+    from invocations.invokers import http
+
+    monkeypatch.setattr(http, "MAX_RESPONSE_BYTES", 10)
+    function = make_function(behaviour="ok")
+    invocation, result = engine.run_sync(function, b"{}")
+    attempt = invocation.attempts.get()
+    assert attempt.status_code == 200
+    assert attempt.error_type == "InvalidResponse"
+    assert "over 10 bytes" in attempt.error_message
+    assert result.failure is not None

@@ -289,7 +289,7 @@ class InvokeFunctionView(ContentLengthRequiredMixin, APIView):
 
 def sync_response(invocation: Invocation, result) -> HttpResponse:
     """Build a sync invocation's response from the function's status and body."""
-    if result.status_code is not None:
+    if result.status_code is not None and result.failure is None:
         response = HttpResponse(
             result.body,
             status=result.status_code,
@@ -299,7 +299,7 @@ def sync_response(invocation: Invocation, result) -> HttpResponse:
         # fcdash's own page, whatever its Content-Type.
         response["Content-Security-Policy"] = "sandbox; default-src 'none'"
     else:
-        # No HTTP reply from the function: 504 for a timeout, else 502.
+        # No usable HTTP reply from the function: 504 for a timeout, else 502.
         timed_out = result.failure is policy.Outcome.FUNCTION_TIMEOUT
         response = HttpResponse(
             json.dumps({"detail": result.error_message}),

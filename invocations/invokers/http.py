@@ -66,9 +66,11 @@ def invoke_http(request: InvokeRequest) -> InvokeResult:
     def elapsed_ms() -> int:
         return max(0, round((time.monotonic() - started) * 1000))
 
-    def failed(outcome: Outcome, message: str) -> InvokeResult:
+    def failed(
+        outcome: Outcome, message: str, status_code: int | None = None
+    ) -> InvokeResult:
         return InvokeResult(
-            status_code=None,
+            status_code=status_code,
             error_type_header=None,
             body=b"",
             error_message=message[:MAX_ERROR_MESSAGE_CHARS],
@@ -96,10 +98,13 @@ def invoke_http(request: InvokeRequest) -> InvokeResult:
         return failed(Outcome.CONNECTION_FAILED, f"{type(error).__name__}: {error}")
     except httpx.RemoteProtocolError as error:
         return failed(Outcome.INVALID_RESPONSE, f"Invalid HTTP reply: {error}")
-    except ResponseTooLarge:
+    except ResponseTooLarge as error:
+        # The status is real even though the body was cut off.
         return failed(
             Outcome.INVALID_RESPONSE,
-            f"Response body exceeds {MAX_RESPONSE_BYTES} bytes",
+            f"HTTP {error.status_code} with a response body over "
+            f"{MAX_RESPONSE_BYTES} bytes",
+            status_code=error.status_code,
         )
     except httpx.HTTPError as error:
         logger.warning(
@@ -129,7 +134,9 @@ class DeadlineExceeded(Exception):
 
 
 class ResponseTooLarge(Exception):
-    pass
+    def __init__(self, status_code: int):
+        super().__init__(status_code)
+        self.status_code = status_code
 
 
 def read_body(response: httpx.Response, deadline: float) -> bytes:
@@ -138,7 +145,7 @@ def read_body(response: httpx.Response, deadline: float) -> bytes:
     for chunk in response.iter_bytes():
         size += len(chunk)
         if size > MAX_RESPONSE_BYTES:
-            raise ResponseTooLarge
+            raise ResponseTooLarge(response.status_code)
         chunks.append(chunk)
         if time.monotonic() > deadline:
             raise DeadlineExceeded
