@@ -45,7 +45,7 @@ def running_attempts(now: datetime) -> dict[str, int]:
 
 
 def throttled_since(since: datetime) -> dict[str, tuple[int, datetime]]:
-    """Return each region's count of 429 answers since `since`, and the latest."""
+    """Return each region's count of 429 responses since `since`, and the latest."""
     rows = (
         Attempt.objects.filter(status_code=429, ended_at__gte=since)
         .values("invocation__region")
@@ -132,7 +132,7 @@ def record_condition(
 
 
 def throttled_count(alert: QuotaAlert, now: datetime) -> int:
-    """Count the region's 429 answers since the condition began."""
+    """Count the region's 429 responses since the condition began."""
     since = alert.opened_at - timedelta(seconds=settings.FCDASH_ALERT_CLEAR_AFTER_S)
     return Attempt.objects.filter(
         invocation__region=alert.region,

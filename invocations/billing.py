@@ -1,6 +1,6 @@
 """Billing figures summed from the attempts table.
 
-An attempt is billed when the failure table says so. Its GB-seconds are the
+An attempt is billed when its row of the failure table is billed. Its GB-seconds are the
 invocation's memory in GB times the attempt's billed duration. Money is
 shown only when the operator configured prices, and always as an estimate.
 """
@@ -118,9 +118,9 @@ def summarize_groupings(
 ) -> dict[str, dict]:
     """Summarize the period once per grouping, from a single grouped query.
 
-    The query groups by function, region and day together; the sums of each
-    grouping and the totals are added up from its rows, which are few (one
-    per function, region and day), so the attempts table is read once.
+    The query groups by function, region and day together, so the attempts
+    table is read once. Its rows are few (one per function, region and day),
+    and each grouping's sums and the totals are added up from them.
     """
     prices = configured_prices()
     keys = list(GROUPINGS.values())

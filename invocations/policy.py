@@ -2,7 +2,7 @@
 
 This module is plain Python with no Django imports. The engine builds a
 `PolicyConfig` from the database, snapshots it onto each invocation when the
-invocation is accepted, and asks `decide()` what to do after every attempt.
+invocation is accepted, and calls `decide()` after every attempt.
 """
 
 import math
@@ -65,7 +65,7 @@ FUNCTION_ERROR_TYPES = frozenset({ErrorType.HANDLED, ErrorType.UNHANDLED})
 
 
 class RetryKind(StrEnum):
-    """Which budget pays for a retry of this outcome."""
+    """The budget that pays for a retry of an outcome."""
 
     NONE = "none"
     FUNCTION = "function"
@@ -73,7 +73,7 @@ class RetryKind(StrEnum):
 
 
 class GiveUp(StrEnum):
-    """Why an attempt gets no automatic retry."""
+    """The reason an attempt gets no automatic retry."""
 
     SUCCEEDED = "succeeded"
     SYNC = "sync"
@@ -356,7 +356,7 @@ def infrastructure_retry_delay(
 
 @dataclass(frozen=True)
 class RetryState:
-    """What an invocation has used so far, as the engine stores it."""
+    """The retry budgets an invocation has used so far, as the engine stores them."""
 
     invocation_type: str
     function_error_retries_used: int = 0
@@ -367,7 +367,7 @@ class RetryState:
 
 @dataclass(frozen=True)
 class Decision:
-    """What happens after one automatic attempt."""
+    """The failure table's decision about one automatic attempt."""
 
     outcome: Outcome
     billed: bool

@@ -34,6 +34,38 @@ class Label:
     text: str
 
 
+def stacked_segments(
+    x: float,
+    bottom: float,
+    width: float,
+    y_max: int,
+    parts: list[tuple[str, int]],
+    titles: list[str],
+) -> list[Segment]:
+    """Stack one bar's (css class, count) parts upward from `bottom`.
+
+    Parts with a count of 0 draw nothing; `titles` holds one tooltip per part.
+    """
+    segments = []
+    y = bottom
+    for (css_class, count), title in zip(parts, titles, strict=True):
+        if not count:
+            continue
+        height = count / y_max * PLOT_HEIGHT
+        y -= height
+        segments.append(
+            Segment(
+                x=x,
+                y=round(y, 2),
+                width=width,
+                height=round(height, 2),
+                css_class=css_class,
+                title=title,
+            )
+        )
+    return segments
+
+
 def nice_maximum(value: int) -> int:
     """Round a count up to 1, 2 or 5 times a power of ten."""
     if value <= 1:
@@ -112,22 +144,19 @@ def daily_billing_chart(
     day_labels = []
     for index, (day, series) in enumerate(columns):
         x = round(PLOT_LEFT + index * slot + gap / 2, 2)
-        y = bottom
-        for key, count in series:
-            if not count:
-                continue
-            height = count / y_max * PLOT_HEIGHT
-            y -= height
-            segments.append(
-                Segment(
-                    x=x,
-                    y=round(y, 2),
-                    width=round(slot - gap, 2),
-                    height=round(height, 2),
-                    css_class=f"billing-{key}",
-                    title=f"{day:%Y-%m-%d}: {count} {BILLING_SERIES[key].lower()}",
-                )
+        segments.extend(
+            stacked_segments(
+                x,
+                bottom,
+                round(slot - gap, 2),
+                y_max,
+                [(f"billing-{key}", count) for key, count in series],
+                [
+                    f"{day:%Y-%m-%d}: {count} {BILLING_SERIES[key].lower()}"
+                    for key, count in series
+                ],
             )
+        )
         if index % label_every == 0:
             day_labels.append(
                 Label(

@@ -16,6 +16,7 @@ from .charts import (
     Label,
     Segment,
     nice_maximum,
+    stacked_segments,
 )
 from .display import OUTCOME_GROUPS, outcome_group
 
@@ -65,22 +66,19 @@ def stacked_hourly_chart(
     for index, counts in enumerate(by_hour):
         hour = first_hour + timedelta(hours=index)
         x = round(PLOT_LEFT + index * slot + BAR_GAP / 2, 2)
-        y = bottom
-        for key, count in counts.items():
-            if not count:
-                continue
-            height = count / y_max * PLOT_HEIGHT
-            y -= height
-            segments.append(
-                Segment(
-                    x=x,
-                    y=round(y, 2),
-                    width=round(slot - BAR_GAP, 2),
-                    height=round(height, 2),
-                    css_class=f"{css_prefix}-{key}",
-                    title=f"{hour:%H:00} UTC: {count} {series[key].lower()}",
-                )
+        segments.extend(
+            stacked_segments(
+                x,
+                bottom,
+                round(slot - BAR_GAP, 2),
+                y_max,
+                [(f"{css_prefix}-{key}", count) for key, count in counts.items()],
+                [
+                    f"{hour:%H:00} UTC: {count} {series[key].lower()}"
+                    for key, count in counts.items()
+                ],
             )
+        )
         if index % LABEL_EVERY_HOURS == 0:
             hour_labels.append(
                 Label(

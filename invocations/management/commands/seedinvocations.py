@@ -24,7 +24,7 @@ SHAPES = [
 
 
 def answer(code: int | str) -> tuple[int, str | None]:
-    """Return the HTTP status and X-Fc-Error-Type of a seeded answer."""
+    """Return the HTTP status and X-Fc-Error-Type of a seeded response."""
     if code == "handled":
         return 200, "HandledInvocationError"
     return code, None
@@ -50,12 +50,12 @@ class Command(BaseCommand):
         targets = [self.function(index) for index in range(functions)]
         now = timezone.now()
         span_s = days * 86400
-        made = 0
-        while made < count:
-            size = min(BATCH_SIZE, count - made)
+        inserted = 0
+        while inserted < count:
+            size = min(BATCH_SIZE, count - inserted)
             self.insert_batch(generator, targets, now, span_s, size)
-            made += size
-            self.stdout.write(f"{made} of {count} invocations", ending="\r")
+            inserted += size
+            self.stdout.write(f"{inserted} of {count} invocations", ending="\r")
         self.stdout.write(f"\nAdded {count} invocations.")
 
     def function(self, index: int) -> Function:
