@@ -172,6 +172,10 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 FCDASH_DISPATCH_INTERVAL_S = env.float("FCDASH_DISPATCH_INTERVAL_S", default=1.0)
 FCDASH_DISPATCH_LOOKAHEAD_S = env.float("FCDASH_DISPATCH_LOOKAHEAD_S", default=5.0)
 FCDASH_REDISPATCH_AFTER_S = env.float("FCDASH_REDISPATCH_AFTER_S", default=15.0)
+# Retry requests for one invocation within this many seconds of the last
+# one are repeats (double clicks, re-sent requests, a second operator) and
+# make no further attempt.
+FCDASH_RETRY_REPEAT_WINDOW_S = env.float("FCDASH_RETRY_REPEAT_WINDOW_S", default=5.0)
 # A running attempt whose worker died is recovered once its lease expires:
 # the function's timeout plus this grace.
 FCDASH_LEASE_GRACE_S = env.float("FCDASH_LEASE_GRACE_S", default=30.0)

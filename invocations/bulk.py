@@ -76,6 +76,12 @@ def create_bulk_action(
     if filters:
         if not isinstance(filters, dict):
             raise BulkRejected({"filters": "Send the filters as an object."})
+        unknown = sorted(set(filters) - set(InvocationFilter.base_filters))
+        if unknown:
+            known = ", ".join(InvocationFilter.base_filters)
+            raise BulkRejected(
+                {"filters": f"Unknown filter {', '.join(unknown)}: use {known}."}
+            )
         check = InvocationFilter(filters, queryset=Invocation.objects.none())
         if not check.is_valid():
             raise BulkRejected({"filters": check.errors})

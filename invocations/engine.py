@@ -51,6 +51,10 @@ class ActionConflict(Exception):
     """A retry or stop that the invocation's status does not allow."""
 
 
+class AlreadyRequested(ActionConflict):
+    """A repeat of a retry or stop that already took effect: nothing changed."""
+
+
 def policy_config_for(function: Function) -> policy.PolicyConfig:
     """Build the failure table values in force for a new invocation."""
     failure_policy = FailurePolicy.current()
@@ -483,11 +487,21 @@ def request_retry(invocation: Invocation, user, *, audited: bool = True) -> str:
     Returns the audited action: "retry_now" or "manual_retry".
     """
     now = timezone.now()
+    window = timedelta(seconds=settings.FCDASH_RETRY_REPEAT_WINDOW_S)
     with transaction.atomic():
         invocation = Invocation.objects.select_for_update().get(pk=invocation.pk)
+        requested_at = invocation.retry_requested_at
+        if requested_at and now - requested_at < window:
+            # A double click, a re-sent request or a second operator: the
+            # first request's attempt is the one they all asked for.
+            raise AlreadyRequested(
+                f"A retry of invocation {invocation.request_id} was requested "
+                f"{(now - requested_at).total_seconds():.1f} s ago; it makes one "
+                "attempt. Retry again once that attempt has ended."
+            )
         if invocation.status == Status.RETRYING:
             if invocation.next_attempt_at and invocation.next_attempt_at <= now:
-                raise ActionConflict(
+                raise AlreadyRequested(
                     f"Invocation {invocation.request_id}'s next attempt is already "
                     "due and starting; wait for it to finish."
                 )
@@ -507,6 +521,7 @@ def request_retry(invocation: Invocation, user, *, audited: bool = True) -> str:
             )
         invocation.next_attempt_at = now
         invocation.dispatched_at = now
+        invocation.retry_requested_at = now
         invocation.save()
         hand_over(invocation.pk, invocation.attempts_made + 1)
         if audited:
@@ -532,6 +547,10 @@ def request_stop(invocation: Invocation, user, *, audited: bool = True) -> str:
             finish(invocation, Status.STOPPED, "stopped", now)
         elif invocation.status == Status.RUNNING:
             invocation.status = Status.STOPPING
+        elif invocation.status == Status.STOPPED:
+            raise AlreadyRequested(
+                f"Invocation {invocation.request_id} is already Stopped."
+            )
         elif invocation.status != Status.STOPPING:
             raise ActionConflict(
                 f"Invocation {invocation.request_id} is already {invocation.status}; "

@@ -157,6 +157,8 @@ class Invocation(models.Model):
     first_failure_at = models.DateTimeField(null=True, blank=True)
     expires_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
+    # When an operator last asked for a retry, to merge re-sent requests.
+    retry_requested_at = models.DateTimeField(null=True, blank=True)
 
     # The failure table values in force when the invocation was accepted.
     policy = models.JSONField(default=dict)

@@ -120,6 +120,11 @@ def test_bulk_ignores_newer_invocations(operator):
         ),
         ({"action": "stop", "filters": {"status": "Done"}}, "filters"),
         ({"action": "stop", "request_ids": "abc"}, "request_ids"),
+        (
+            {"action": "stop", "filters": {"fucntion": "x", "status": "Retrying"}},
+            "filters",
+        ),
+        ({"action": "retry", "filters": {"bogus": "x"}}, "filters"),
     ],
 )
 def test_bulk_api_rejects_bad_input(operator, body, field):

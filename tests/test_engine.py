@@ -180,7 +180,7 @@ def test_second_retry_request_conflicts(make_function, operator):
     function = make_function(behaviour="error")
     invocation, _ = engine.run_sync(function, b"{}")
     engine.request_retry(invocation, operator)
-    with pytest.raises(engine.ActionConflict, match="Enqueued"):
+    with pytest.raises(engine.AlreadyRequested, match="requested"):
         engine.request_retry(invocation, operator)
     run_next(invocation)
     assert invocation.attempts.count() == 2
@@ -424,7 +424,7 @@ def test_retry_now_twice_conflicts(make_function, operator):
     function = make_function(behaviour="sequence?codes=503,200")
     invocation = run_next(engine.accept_async(function, b"{}"))
     engine.request_retry(invocation, operator)
-    with pytest.raises(engine.ActionConflict, match="already due"):
+    with pytest.raises(engine.AlreadyRequested, match="requested"):
         engine.request_retry(invocation, operator)
     assert AuditEvent.objects.filter(action="retry_now").count() == 1
 
@@ -449,3 +449,33 @@ def test_oversized_response_keeps_status(make_function, monkeypatch):
     assert attempt.error_type == "InvalidResponse"
     assert "over 10 bytes" in attempt.error_message
     assert result.failure is not None
+
+
+def test_resent_retry_after_attempt_makes_none(make_function, operator):
+    function = make_function(behaviour="error")
+    invocation, _ = engine.run_sync(function, b"{}")
+    engine.request_retry(invocation, operator)
+    invocation = run_next(invocation)
+    assert invocation.status == Status.FAILED
+    # The same request sent again after its attempt ended.
+    with pytest.raises(engine.AlreadyRequested):
+        engine.request_retry(invocation, operator)
+    assert invocation.attempts.count() == 2
+
+
+def test_retry_allowed_after_repeat_window(make_function, operator, settings):
+    settings.FCDASH_RETRY_REPEAT_WINDOW_S = 5
+    function = make_function(behaviour="error")
+    invocation, _ = engine.run_sync(function, b"{}")
+    engine.request_retry(invocation, operator)
+    invocation = run_next(invocation)
+    with time_machine.travel(timezone.now() + timedelta(seconds=6)):
+        assert engine.request_retry(invocation, operator) == "manual_retry"
+
+
+def test_stop_twice_is_already_requested(make_function, operator):
+    function = make_function(behaviour="sequence?codes=503,200")
+    invocation = run_next(engine.accept_async(function, b"{}"))
+    engine.request_stop(invocation, operator)
+    with pytest.raises(engine.AlreadyRequested, match="already Stopped"):
+        engine.request_stop(invocation, operator)

@@ -140,6 +140,8 @@ def invocation_retry(request, request_id):
     invocation = get_invocation(request_id)
     try:
         action = engine.request_retry(invocation, request.user)
+    except engine.AlreadyRequested as repeat:
+        return action_response(request, invocation, notice=str(repeat))
     except engine.ActionConflict as conflict:
         return action_response(request, invocation, error=str(conflict))
     return action_response(request, invocation, notice=ACTION_NOTICES[action])
@@ -152,6 +154,8 @@ def invocation_stop(request, request_id):
     invocation = get_invocation(request_id)
     try:
         new_status = engine.request_stop(invocation, request.user)
+    except engine.AlreadyRequested as repeat:
+        return action_response(request, invocation, notice=str(repeat))
     except engine.ActionConflict as conflict:
         return action_response(request, invocation, error=str(conflict))
     if new_status == Status.STOPPING:
