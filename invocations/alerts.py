@@ -15,7 +15,16 @@ from django.db import IntegrityError, transaction
 from django.db.models import Count, Max
 from django.utils import timezone
 
-from .models import AlertKind, Attempt, FailurePolicy, QuotaAlert, Region
+from .models import (
+    AlertKind,
+    Attempt,
+    FailurePolicy,
+    Invocation,
+    QuotaAlert,
+    Region,
+    Status,
+)
+from .policy import Outcome
 
 logger = logging.getLogger(__name__)
 
@@ -54,12 +63,28 @@ def throttled_since(since: datetime) -> dict[str, tuple[int, datetime]]:
     return {row["invocation__region"]: (row["count"], row["latest"]) for row in rows}
 
 
+def waiting_after_throttle() -> set[str]:
+    """Return the regions with invocations waiting to retry after a 429."""
+    return set(
+        Invocation.objects.filter(
+            status=Status.RETRYING, outcome=Outcome.CONCURRENCY_LIMIT_EXCEEDED
+        )
+        .values_list("region", flat=True)
+        .distinct()
+    )
+
+
 def region_loads(now: datetime) -> list[RegionLoad]:
     """Measure every region that has running attempts, recent 429s or open alerts."""
     clear_after = timedelta(seconds=settings.FCDASH_ALERT_CLEAR_AFTER_S)
     quotas, default_quota = region_quotas()
     running = running_attempts(now)
     throttled = throttled_since(now - clear_after)
+    # A region stays throttled while its throttled invocations wait for a
+    # backoff longer than the clear time, so one episode keeps one alert.
+    for region in waiting_after_throttle():
+        count, _ = throttled.get(region, (0, None))
+        throttled[region] = (count, now)
     open_regions = QuotaAlert.objects.filter(resolved_at__isnull=True).values_list(
         "region", flat=True
     )

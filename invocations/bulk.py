@@ -170,11 +170,14 @@ def cancel(bulk: BulkAction, user) -> bool:
         pk=bulk.pk, state__in=[BulkAction.State.PENDING, BulkAction.State.RUNNING]
     ).update(state=BulkAction.State.CANCELLED, finished_at=timezone.now())
     if changed:
+        bulk.refresh_from_db()
         AuditEvent.objects.create(
             user=user if user and user.is_authenticated else None,
             action="bulk_cancel",
             target=f"bulk action {bulk.pk}",
-            count=0,
+            # The invocations handled before the cancel took effect.
+            count=bulk.processed,
+            detail={"total": bulk.total, "succeeded": bulk.succeeded},
         )
     return bool(changed)
 

@@ -67,3 +67,27 @@
     }
   });
 })();
+
+// Show a banner when an htmx request fails (for example 403 after the
+// session changed in another tab), since htmx swaps nothing for 4xx and 5xx
+// responses other than 409 and the page would otherwise not change.
+(function () {
+  "use strict";
+
+  document.addEventListener("htmx:responseError", function (event) {
+    const status = event.detail.xhr.status;
+    let banner = document.getElementById("request-error");
+    if (!banner) {
+      banner = document.createElement("p");
+      banner.id = "request-error";
+      banner.className = "error";
+      banner.setAttribute("role", "alert");
+      document.querySelector("main").prepend(banner);
+    }
+    banner.textContent =
+      status === 403
+        ? "The server rejected this action (HTTP 403): you may have signed out " +
+          "or lack the role for it. Reload the page and try again."
+        : "The request failed (HTTP " + status + "). Reload the page and try again.";
+  });
+})();

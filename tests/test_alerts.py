@@ -177,3 +177,20 @@ def test_api_lists_and_acknowledges(operator, viewer):
     assert done.status_code == 200
     assert done.json()["acknowledged_by"] == operator.username
     assert done.json()["acknowledged_at"] is not None
+
+
+def test_throttling_stays_open_while_retry_waits():
+    attempt = add_attempt(status_code=429)
+    Invocation.objects.filter(pk=attempt.invocation_id).update(
+        status="Retrying", outcome="concurrency_limit_exceeded"
+    )
+    alerts.evaluate_alerts()
+    # The backoff (here 128 s) outlasts the 60 s clear time.
+    with time_machine.travel(timezone.now() + timedelta(seconds=120)):
+        alerts.evaluate_alerts()
+    assert len(open_alerts("throttling")) == 1
+    Invocation.objects.filter(pk=attempt.invocation_id).update(status="Succeeded")
+    with time_machine.travel(timezone.now() + timedelta(seconds=240)):
+        alerts.evaluate_alerts()
+    assert open_alerts("throttling") == []
+    assert QuotaAlert.objects.count() == 1

@@ -481,3 +481,17 @@ def test_acknowledge_needs_operator(viewer):
     assert response.json()["detail"] == "Acknowledging alerts needs the operator role."
     alert.refresh_from_db()
     assert alert.acknowledged_at is None
+
+
+def test_function_create_and_patch_are_audited(api, admin_user):
+    from invocations.models import AuditEvent
+
+    api.post("/api/functions/", function_body(), format="json")
+    api.patch("/api/functions/resize/", {"memory_mb": 256}, format="json")
+    api.patch("/api/functions/resize/", {"memory_mb": 256}, format="json")
+    created = AuditEvent.objects.get(action="function_create")
+    assert created.user == admin_user
+    assert created.target == "resize"
+    assert created.detail["memory_mb"] == 512
+    changed = AuditEvent.objects.get(action="function_change")
+    assert changed.detail == {"memory_mb": [512, 256]}

@@ -295,3 +295,16 @@ def test_sync_without_content_type_sends_octet_stream(api, recording_server):
     )
     assert response.status_code == 200
     assert recording_server.content_types == ["application/octet-stream"]
+
+
+def test_invoke_get_is_not_a_server_error(admin_user, make_function):
+    from django.test import Client
+
+    make_function("resize")
+    client = Client()
+    client.force_login(admin_user)
+    for accept in ("text/html", "*/*"):
+        response = client.get("/api/functions/resize/invocations", HTTP_ACCEPT=accept)
+        # DRF rejects the method (405) or, first, the Accept header (406).
+        assert response.status_code in (405, 406)
+        assert response["Content-Type"] == "application/json"

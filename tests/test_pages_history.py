@@ -275,3 +275,11 @@ def test_rows_url_lists_page_ids(viewer_client, mixed):
     rows_url = response.context["rows_url"]
     for invocation in mixed.values():
         assert f"id={invocation.pk}" in rows_url
+
+
+def test_rows_rejects_oversized_id(client):
+    from tests.test_pages_factories import make_user
+
+    client.force_login(make_user("viewer"))
+    response = client.get("/invocations/rows?id=99999999999999999999999")
+    assert response.status_code == 400

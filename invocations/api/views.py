@@ -3,6 +3,7 @@ import logging
 
 from django.core.exceptions import RequestDataTooBig
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db import transaction
 from django.db.models import Prefetch
 from django.http import HttpResponse
 from django.utils import timezone
@@ -12,6 +13,7 @@ from rest_framework import mixins, permissions, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import APIException, NotFound, ValidationError
 from rest_framework.pagination import CursorPagination
+from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -19,6 +21,7 @@ from .. import bulk, engine, policy
 from ..filters import InvocationFilter, QuotaAlertFilter
 from ..models import (
     Attempt,
+    AuditEvent,
     BulkAction,
     FailurePolicy,
     Function,
@@ -152,6 +155,17 @@ class FunctionWritePermission(permissions.BasePermission):
         return request.user.has_perm(f"invocations.{codename}")
 
 
+# The function fields an audit event of a new function records.
+FUNCTION_SETTINGS = [
+    "region",
+    "endpoint_url",
+    "memory_mb",
+    "timeout_s",
+    "max_async_retry_attempts",
+    "max_async_event_age_s",
+]
+
+
 class FunctionViewSet(
     ContentLengthRequiredMixin,
     mixins.CreateModelMixin,
@@ -168,6 +182,38 @@ class FunctionViewSet(
     http_method_names = ["get", "post", "patch", "head", "options"]
     pagination_class = None
 
+    def perform_create(self, serializer):
+        with transaction.atomic():
+            function = serializer.save()
+            AuditEvent.objects.create(
+                user=self.request.user,
+                action="function_create",
+                target=function.name,
+                detail={
+                    field: serializer.data[field]
+                    for field in FUNCTION_SETTINGS
+                    if field in serializer.data
+                },
+            )
+
+    def perform_update(self, serializer):
+        """Save the change and audit each changed field's old and new value."""
+        with transaction.atomic():
+            stored = Function.objects.select_for_update().get(pk=serializer.instance.pk)
+            changes = {
+                field: [getattr(stored, field), value]
+                for field, value in serializer.validated_data.items()
+                if getattr(stored, field) != value
+            }
+            function = serializer.save()
+            if changes:
+                AuditEvent.objects.create(
+                    user=self.request.user,
+                    action="function_change",
+                    target=function.name,
+                    detail=changes,
+                )
+
     def get_object(self):
         name = self.kwargs["name"]
         function = Function.objects.filter(name=name).first()
@@ -183,6 +229,9 @@ class InvokeFunctionView(ContentLengthRequiredMixin, APIView):
     """Invoke a function: Sync runs now, Async returns 202 and runs in a worker."""
 
     parser_classes = []
+    # JSON only: the browsable API needs a parser to draw its form and
+    # this view reads the raw body itself.
+    renderer_classes = [JSONRenderer]
     permission_classes = [permissions.IsAuthenticated, CanInvoke]
 
     @extend_schema(

@@ -37,6 +37,7 @@ class FailurePolicyForm(forms.ModelForm):
             "default_region_quota",
             "retry_disabled",
         ]
+        widgets = {"default_region_quota": forms.NumberInput(attrs={"min": 1})}
         labels = {
             "base_delay_s": "Base delay (s)",
             "infrastructure_window_s": "Infrastructure retry window (s)",

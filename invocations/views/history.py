@@ -133,7 +133,10 @@ def invocation_rows(request):
     page while their status changes.
     """
     ids = request.GET.getlist("id")
-    valid = all(value.isascii() and value.isdigit() for value in ids)
+    # 18 digits stay below the largest 64-bit primary key.
+    valid = all(
+        value.isascii() and value.isdigit() and len(value) <= 18 for value in ids
+    )
     if len(ids) > PAGE_SIZE or not valid:
         return HttpResponseBadRequest(
             f"Invalid id list: send up to {PAGE_SIZE} numeric id parameters."

@@ -163,7 +163,8 @@ def overview(request):
         "chart": hourly_outcome_chart(first_hour, CHART_HOURS, counts),
         "billing_chart": hourly_billing_chart(first_hour, CHART_HOURS, counts),
         "top_failing": top_failing_functions(now),
-        # The history's since filter for the top failing functions' links.
-        "top_failing_since": (now - TOP_FAILING_WINDOW).isoformat(),
+        # The history's since filter for the top failing functions' links,
+        # in the form its datetime-local field shows (UTC, whole minutes).
+        "top_failing_since": f"{now - TOP_FAILING_WINDOW:%Y-%m-%dT%H:%M}",
     }
     return render(request, "invocations/overview.html", context)
