@@ -12,7 +12,8 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import Count, Max
+from django.db.models import Count, F, Max
+from django.db.models.functions import Greatest
 from django.utils import timezone
 
 from .models import (
@@ -23,6 +24,9 @@ from .models import (
     QuotaAlert,
     Region,
     Status,
+)
+from .models import (
+    RegionLoad as RegionLoadRow,
 )
 from .policy import Outcome
 
@@ -105,11 +109,36 @@ def is_near_quota(load: RegionLoad) -> bool:
     return load.running >= settings.FCDASH_ALERT_NEAR_QUOTA_SHARE * load.quota
 
 
+# Minutes of per-region peak load kept for the alerts page's charts.
+LOAD_HISTORY = timedelta(hours=24)
+
+
+def record_peak(region: str, running: int, now: datetime) -> None:
+    """Raise the region's peak running count for the current minute."""
+    minute = now.replace(second=0, microsecond=0)
+    rows = RegionLoadRow.objects.filter(region=region, minute=minute)
+    if rows.update(peak_running=Greatest(F("peak_running"), running)):
+        return
+    try:
+        with transaction.atomic():
+            RegionLoadRow.objects.create(
+                region=region, minute=minute, peak_running=running
+            )
+    except IntegrityError:
+        # Another beat created the minute's row first.
+        rows.update(peak_running=Greatest(F("peak_running"), running))
+
+
 def evaluate_alerts(now: datetime | None = None) -> None:
-    """Open, update and resolve quota alerts from the current region loads."""
+    """Record region loads, then open, update and resolve quota alerts."""
     now = now or timezone.now()
     clear_after = timedelta(seconds=settings.FCDASH_ALERT_CLEAR_AFTER_S)
+    # About once a minute: the tick that lands in a minute's first second.
+    if now.second == 0:
+        RegionLoadRow.objects.filter(minute__lt=now - LOAD_HISTORY).delete()
     for load in region_loads(now):
+        if load.running:
+            record_peak(load.region, load.running, now)
         # When each condition was last seen, or None if it has been clear for
         # clear_after. Exactly at the quota with no 429 is not throttling.
         last_seen = {

@@ -415,3 +415,28 @@ class BulkAction(models.Model):
 
     def __str__(self):
         return f"{self.action} of {self.total} invocations"
+
+
+class RegionLoad(models.Model):
+    """A region's peak number of running attempts in one minute.
+
+    The beat job records it on every tick, so the alerts page can chart
+    concurrency against the quota, which the attempts table cannot give.
+    """
+
+    region = models.CharField(max_length=64)
+    minute = models.DateTimeField()
+    peak_running = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        ordering = ["region", "minute"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["region", "minute"], name="one_load_row_per_region_minute"
+            ),
+        ]
+        # The alerts page reads the last hour; pruning deletes old minutes.
+        indexes = [models.Index(fields=["minute"], name="region_load_minute")]
+
+    def __str__(self):
+        return f"{self.region} {self.minute:%H:%M} {self.peak_running}"

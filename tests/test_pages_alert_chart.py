@@ -3,13 +3,14 @@
 from datetime import UTC, datetime, timedelta
 
 import pytest
+import time_machine
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
-from invocations import policy
-from invocations.models import FailurePolicy, Region
+from invocations import alerts, policy
+from invocations.models import FailurePolicy, Region, RegionLoad
 from invocations.views.alerts import (
     CHART_MINUTES,
     running_per_minute,
@@ -67,7 +68,11 @@ def viewer_client(client):
 
 @pytest.fixture
 def busy_region():
-    """A region with a quota of 2, two running attempts and three 429s."""
+    """A region with a quota of 2, two running attempts and three 429s.
+
+    The beat job's alert evaluation records the running peak, as it does
+    every second in production.
+    """
     Region.objects.create(name="cn-tiny", quota=2)
     function = make_function("tiny", "cn-tiny")
     now = timezone.now()
@@ -75,6 +80,7 @@ def busy_region():
     add_attempt(function, "running-2", started_at=now - timedelta(minutes=2))
     for index in range(3):
         add_throttled(function, f"throttled-{index}", now - timedelta(minutes=3))
+    alerts.evaluate_alerts()
     return function
 
 
@@ -93,9 +99,7 @@ def test_chart_draws_quota_line(viewer_client, busy_region):
     assert response.status_code == 200
     assert [chart.region for chart in charts] == ["cn-tiny"]
     assert chart.quota == 2
-    # The three 5 ms attempts that got 429 ran in their minute too, beside
-    # running-1.
-    assert chart.peak_running == 4
+    assert chart.peak_running == 2
     assert chart.throttled_total == 3
     assert len(chart.throttled_bars) == 1
     assert chart.running_bars
@@ -118,6 +122,7 @@ def test_default_quota_without_region(viewer_client):
     FailurePolicy.objects.update_or_create(pk=1, defaults={"default_region_quota": 7})
     function = make_function("plain", "cn-plain")
     add_attempt(function, "plain-1", started_at=timezone.now() - timedelta(minutes=1))
+    alerts.evaluate_alerts()
 
     chart = viewer_client.get(ALERTS).context["region_charts"][0]
 
@@ -133,53 +138,67 @@ def test_no_load_shows_no_chart(viewer_client):
     assert "<svg" not in response.text
 
 
-def test_running_counts_overlapping_minutes():
+def test_running_uses_recorded_peaks():
     function = make_function("fn", "cn-hangzhou")
-    # Runs from 12:00:30 to 12:05:10: overlaps the minutes 12:00 to 12:05.
-    add_attempt(
-        function,
-        "ended",
-        started_at=datetime(2025, 3, 1, 12, 0, 30, tzinfo=UTC),
-        ended_at=datetime(2025, 3, 1, 12, 5, 10, tzinfo=UTC),
+    first = add_attempt(
+        function, "a", started_at=datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
     )
-    # Still running since 12:29:59: counts in 12:29 and 12:30.
-    add_attempt(
-        function, "running", started_at=datetime(2025, 3, 1, 12, 29, 59, tzinfo=UTC)
-    )
-    # Ended before the window: never counted.
-    add_attempt(
-        function,
-        "old",
-        started_at=datetime(2025, 3, 1, 11, 0, tzinfo=UTC),
-        ended_at=datetime(2025, 3, 1, 11, 31, tzinfo=UTC),
-    )
+    add_attempt(function, "b", started_at=datetime(2025, 3, 1, 12, 0, tzinfo=UTC))
+    add_attempt(function, "c", started_at=datetime(2025, 3, 1, 12, 0, tzinfo=UTC))
+    # Three running at 12:10:05, one of them ends, two at 12:10:40: the
+    # minute's peak stays 3. At 12:11:20 two still run.
+    with time_machine.travel(datetime(2025, 3, 1, 12, 10, 5, tzinfo=UTC)):
+        alerts.evaluate_alerts()
+    first.ended_at = datetime(2025, 3, 1, 12, 10, 30, tzinfo=UTC)
+    first.save()
+    with time_machine.travel(datetime(2025, 3, 1, 12, 10, 40, tzinfo=UTC)):
+        alerts.evaluate_alerts()
+    with time_machine.travel(datetime(2025, 3, 1, 12, 11, 20, tzinfo=UTC)):
+        alerts.evaluate_alerts()
 
-    counts = running_per_minute(FIRST_MINUTE, NOW)["cn-hangzhou"]
+    counts = running_per_minute(FIRST_MINUTE)["cn-hangzhou"]
 
-    first = minute_index(datetime(2025, 3, 1, 12, 0, tzinfo=UTC))
-    expected = [0] * CHART_MINUTES
-    for index in range(first, first + 6):
-        expected[index] = 1
-    expected[-2] = 1
-    expected[-1] = 1
+    minute = minute_index(datetime(2025, 3, 1, 12, 10, tzinfo=UTC))
     assert len(counts) == CHART_MINUTES
-    assert counts == expected
+    assert counts[minute : minute + 2] == [3, 2]
+    assert sum(counts) == 5
 
 
 def test_expired_lease_stops_counting():
     function = make_function("fn", "cn-hangzhou")
+    add_attempt(function, "live", started_at=datetime(2025, 3, 1, 12, 10, tzinfo=UTC))
     add_attempt(
         function,
         "lost",
         started_at=datetime(2025, 3, 1, 12, 10, 0, tzinfo=UTC),
         lease_expires_at=datetime(2025, 3, 1, 12, 12, 30, tzinfo=UTC),
     )
+    with time_machine.travel(datetime(2025, 3, 1, 12, 12, 10, tzinfo=UTC)):
+        alerts.evaluate_alerts()
+    with time_machine.travel(datetime(2025, 3, 1, 12, 13, 10, tzinfo=UTC)):
+        alerts.evaluate_alerts()
 
-    counts = running_per_minute(FIRST_MINUTE, NOW)["cn-hangzhou"]
+    counts = running_per_minute(FIRST_MINUTE)["cn-hangzhou"]
 
-    first = minute_index(datetime(2025, 3, 1, 12, 10, tzinfo=UTC))
-    assert counts[first : first + 3] == [1, 1, 1]
-    assert sum(counts) == 3
+    minute = minute_index(datetime(2025, 3, 1, 12, 12, tzinfo=UTC))
+    assert counts[minute : minute + 2] == [2, 1]
+
+
+def test_old_load_rows_pruned():
+    function = make_function("fn", "cn-hangzhou")
+    add_attempt(
+        function,
+        "live",
+        started_at=datetime(2025, 3, 1, 12, 0, tzinfo=UTC),
+        lease_expires_at=datetime(2025, 3, 3, tzinfo=UTC),
+    )
+    with time_machine.travel(datetime(2025, 3, 1, 12, 10, 5, tzinfo=UTC)):
+        alerts.evaluate_alerts()
+    with time_machine.travel(datetime(2025, 3, 2, 12, 11, 0, tzinfo=UTC), tick=False):
+        alerts.evaluate_alerts()
+    assert list(RegionLoad.objects.values_list("minute", flat=True)) == [
+        datetime(2025, 3, 2, 12, 11, tzinfo=UTC)
+    ]
 
 
 def test_throttled_counts_by_end_minute():
@@ -205,6 +224,7 @@ def test_chart_queries_bounded(viewer_client, busy_region):
         function = make_function(f"fn-{index}", f"cn-region-{index}")
         add_attempt(function, f"r-{index}", started_at=timezone.now())
         add_throttled(function, f"t-{index}", timezone.now() - timedelta(seconds=10))
+    alerts.evaluate_alerts()
 
     with CaptureQueriesContext(connection) as queries:
         response = viewer_client.get(ALERTS)
@@ -213,4 +233,4 @@ def test_chart_queries_bounded(viewer_client, busy_region):
         query for query in queries if "invocations_attempt" in query["sql"]
     ]
     assert len(response.context["region_charts"]) == 6
-    assert len(attempt_queries) == 2
+    assert len(attempt_queries) == 1

@@ -4,14 +4,14 @@ from datetime import datetime, timedelta
 
 from django.contrib import messages
 from django.contrib.auth.decorators import permission_required
-from django.db.models import Count, Q
+from django.db.models import Count
 from django.db.models.functions import TruncMinute
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
 from ..alerts import region_quotas
-from ..models import Attempt, AuditEvent, QuotaAlert
+from ..models import Attempt, AuditEvent, QuotaAlert, RegionLoad
 from .access import login_required
 from .charts import QuotaChart, quota_chart
 
@@ -24,43 +24,18 @@ RESOLVED_SHOWN = 100
 CHART_MINUTES = 60
 
 
-def running_after(moment: datetime) -> Q:
-    """Match attempts still running at `moment`.
-
-    An attempt without an end runs until now. If its lease expired, its
-    worker died, so it counts only until the lease's expiry.
-    """
-    lease_valid = Q(lease_expires_at__isnull=True) | Q(lease_expires_at__gt=moment)
-    return Q(ended_at__gt=moment) | (Q(ended_at__isnull=True) & lease_valid)
-
-
-def running_per_minute(first_minute: datetime, now: datetime) -> dict[str, list[int]]:
-    """Count each region's attempts that ran during each minute, in one query.
-
-    An attempt counts in a minute when [started_at, ended_at or now) overlaps
-    it. The query reads only attempts that overlap the charted window and
-    groups them by region, with one conditional count per minute.
-    """
-    counts = {}
-    for index in range(CHART_MINUTES):
-        start = first_minute + timedelta(minutes=index)
-        end = min(start + timedelta(minutes=1), now)
-        counts[f"minute_{index}"] = Count(
-            "pk", filter=Q(started_at__lt=end) & running_after(start)
-        )
-    rows = (
-        Attempt.objects.filter(started_at__lt=now)
-        .filter(running_after(first_minute))
-        .values("invocation__region")
-        .annotate(**counts)
-        .order_by()
+def running_per_minute(first_minute: datetime) -> dict[str, list[int]]:
+    """Return each region's peak running attempts per minute, as the beat job
+    recorded them; a minute without a record had none running."""
+    counts: dict[str, list[int]] = {}
+    rows = RegionLoad.objects.filter(minute__gte=first_minute).values_list(
+        "region", "minute", "peak_running"
     )
-    return {
-        row["invocation__region"]: [
-            row[f"minute_{index}"] for index in range(CHART_MINUTES)
-        ]
-        for row in rows
-    }
+    for region, minute, peak in rows:
+        index = int((minute - first_minute) / timedelta(minutes=1))
+        if 0 <= index < CHART_MINUTES:
+            counts.setdefault(region, [0] * CHART_MINUTES)[index] = peak
+    return counts
 
 
 def throttled_per_minute(first_minute: datetime, now: datetime) -> dict[str, list[int]]:
@@ -92,7 +67,7 @@ def region_charts(
     first_minute = now.replace(second=0, microsecond=0) - timedelta(
         minutes=CHART_MINUTES - 1
     )
-    running = running_per_minute(first_minute, now)
+    running = running_per_minute(first_minute)
     throttled = throttled_per_minute(first_minute, now)
     quotas, default_quota = region_quotas()
     empty = [0] * CHART_MINUTES
