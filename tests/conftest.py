@@ -1,4 +1,6 @@
+import contextlib
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -107,6 +109,9 @@ class WorkerProcess:
             env=env,
             stdout=self.log,
             stderr=subprocess.STDOUT,
+            # Its own process group: `--beat` runs beat in a child process,
+            # which a kill of the worker alone would leave running.
+            start_new_session=True,
         )
         self.wait_ready()
 
@@ -125,16 +130,19 @@ class WorkerProcess:
         raise RuntimeError(f"Celery worker did not start:\n{self.output()}")
 
     def kill(self) -> None:
-        self.process.kill()
+        """Kill the worker and its beat child at once, as a crash would."""
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.process.pid, signal.SIGKILL)
         self.process.wait(timeout=10)
 
     def stop(self) -> None:
         if self.process.poll() is None:
             self.process.terminate()
-            try:
+            with contextlib.suppress(subprocess.TimeoutExpired):
                 self.process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.kill()
+        # Whatever is left of the group, such as a beat child, goes too.
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.process.pid, signal.SIGKILL)
         self.log.close()
 
 
