@@ -1,10 +1,24 @@
 """Query filters for the invocation history (pages and API) and alerts (API)."""
 
 import django_filters
+from django import forms
 from django.db.models import Exists, OuterRef, Q
 
 from .models import AlertKind, Attempt, Invocation, InvocationType, QuotaAlert, Status
 from .validators import validate_error_type, validate_region
+
+
+class InvocationFilterForm(forms.Form):
+    def clean(self):
+        data = super().clean()
+        since, until = data.get("since"), data.get("until")
+        if since and until and since >= until:
+            self.add_error(
+                "until",
+                f"until {until.isoformat()} is not later than since "
+                f"{since.isoformat()}: swap them or widen the range.",
+            )
+        return data
 
 
 class InvocationFilter(django_filters.FilterSet):
@@ -32,6 +46,7 @@ class InvocationFilter(django_filters.FilterSet):
     class Meta:
         model = Invocation
         fields = []
+        form = InvocationFilterForm
 
     def filter_error_type(self, queryset, name, value):
         attempts = Attempt.objects.filter(invocation=OuterRef("pk"), error_type=value)

@@ -149,3 +149,11 @@ def test_alert_list_cursor_with_bad_time(viewer):
     response = token_client(viewer).get(f"/api/alerts/?cursor={cursor}")
     assert response.status_code == 400
     assert "cursor" in response.json()
+
+
+def test_since_after_until_is_400(api):
+    response = api.get(
+        "/api/invocations/?since=2026-02-01T00:00:00Z&until=2026-01-01T00:00:00Z"
+    )
+    assert response.status_code == 400
+    assert "until" in response.json()
