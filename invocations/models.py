@@ -291,7 +291,7 @@ class Attempt(models.Model):
             ),
             # The alerts page's chart: attempts that ended in the last hour.
             models.Index(fields=["ended_at"], name="attempt_ended"),
-            # Quota alerts: recent 429 answers.
+            # Quota alerts: recent 429 responses.
             models.Index(
                 fields=["ended_at"],
                 condition=Q(status_code=429),

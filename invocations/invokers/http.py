@@ -13,7 +13,7 @@ from .base import InvokeRequest, InvokeResult
 
 logger = logging.getLogger(__name__)
 
-# Longest error message stored on an attempt, in characters.
+# Maximum length of an error message stored on an attempt, in characters.
 MAX_ERROR_MESSAGE_CHARS = 1000
 # Largest response body read from a function; FC's sync limit is 32 MB.
 MAX_RESPONSE_BYTES = 32 * 1024 * 1024

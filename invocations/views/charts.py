@@ -44,7 +44,7 @@ def stacked_segments(
 ) -> list[Segment]:
     """Stack one bar's (css class, count) parts upward from `bottom`.
 
-    Parts with a count of 0 draw nothing; `titles` holds one tooltip per part.
+    Parts with a count of 0 draw nothing, and `titles` contains one tooltip per part.
     """
     segments = []
     y = bottom
