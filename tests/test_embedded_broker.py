@@ -52,10 +52,10 @@ def exchange_messages(tmp_path, transport: str) -> list[int]:
                 received.append(message.payload["number"])
                 message.ack()
 
-    # Declare the queue once first, as a worker does when it starts: kombu
+    # Declare the queue once first, as a worker does when it starts. kombu
     # records a binding in memory before it writes the exchange table, so
-    # threads of one process that declare at the same moment can publish
-    # before the table names the queue.
+    # threads of one process that declare at once can publish before the
+    # table names the queue.
     with Connection(
         "filesystem://", transport=transport, transport_options=options
     ) as connection:
