@@ -63,7 +63,7 @@ def dispatch_due(now: datetime | None = None) -> int:
 
 
 def recover_lost_attempts(now: datetime | None = None) -> int:
-    """Close running attempts whose lease expired, as the failure table says."""
+    """Close running attempts whose lease expired, as the WorkerLost row directs."""
     now = now or timezone.now()
     lost = list(
         Attempt.objects.filter(

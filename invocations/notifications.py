@@ -15,7 +15,7 @@ WEBHOOK_TIMEOUT_S = 10
 
 
 class WebhookFailed(Exception):
-    """The webhook receiver did not answer 2xx."""
+    """The webhook receiver responded with a status other than 2xx."""
 
 
 def alert_message(alert: QuotaAlert, event: str) -> dict:
@@ -41,7 +41,9 @@ def post_webhook(url: str, message: dict) -> None:
     validate_endpoint_url(url)
     response = httpx.post(url, json=message, timeout=WEBHOOK_TIMEOUT_S)
     if not response.is_success:
-        raise WebhookFailed(f"Webhook {url} answered HTTP {response.status_code}")
+        raise WebhookFailed(
+            f"Webhook {url} failed: HTTP {response.status_code}; the call is retried"
+        )
 
 
 def email_alert(message: dict) -> None:

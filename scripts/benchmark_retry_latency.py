@@ -5,8 +5,8 @@ Usage:
         [--invocations 20] [--spacing 0.05]
 
 `embedded` runs on a fresh SQLite file and kombu's filesystem broker in a
-temporary folder (the `make run` defaults); `redis` runs on PostgreSQL and
-Redis at 127.0.0.1 (the production setup, on a scratch database). Each
+temporary folder, as `make run` does. `redis` runs on PostgreSQL and Redis
+at 127.0.0.1, as production does, on a scratch database. Each
 invocation calls a demo function that answers 503, 503, 503 and then 200,
 so it gets infrastructure retries 0.5 s, 1 s and 2 s after each failure.
 The script prints, per retry, how much later than scheduled it started.

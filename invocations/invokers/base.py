@@ -17,7 +17,7 @@ class InvokeRequest:
 
 @dataclass(frozen=True)
 class InvokeResult:
-    """What one call to a function returned, before the failure table is applied.
+    """The result of one call to a function, before the failure table is applied.
 
     `failure` is set when no HTTP status was received: a timeout, a failed
     connection or a reply that was not HTTP.
